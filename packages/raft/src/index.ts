@@ -1,0 +1,2 @@
+// Sans-IO KRaft-style Raft core: pull replication, pre-vote, check-quorum, snapshots.
+export {};

@@ -1,0 +1,2 @@
+// The raftka CLI: node processes, local cluster, simulator and benchmarks.
+export {};

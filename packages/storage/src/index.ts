@@ -1,0 +1,2 @@
+// Level-backed storage for the metadata Raft log, quorum state and snapshots.
+export {};

@@ -1,0 +1,2 @@
+// gRPC transport: proto loading, servers and clients, deadlines, cluster id checks.
+export {};
