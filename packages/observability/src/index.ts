@@ -1,2 +1,9 @@
 // pino logger factory and prom-client metrics registry with an HTTP /metrics endpoint.
-export {};
+export { createLogger, type Logger, type LoggerOptions, type LogLevel, silentLogger } from './logger.js';
+export {
+  LATENCY_BUCKETS_SECONDS,
+  Metrics,
+  type MetricsOptions,
+  type MetricsServer,
+  startMetricsServer,
+} from './metrics.js';
