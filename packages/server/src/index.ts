@@ -1,2 +1,3 @@
-// The raftka CLI: node processes, local cluster, simulator and benchmarks.
-export {};
+// The raftka CLI package: configuration, node processes, the local cluster,
+// the simulator front end and benchmarks. The `raftka` bin is src/cli.ts.
+export * from './config.js';

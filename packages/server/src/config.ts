@@ -1,0 +1,417 @@
+// Node configuration: Kafka-style `key=value` properties from a file and from
+// `--override key=value` flags, validated against one schema. The schema is
+// the single source of truth for names, types, defaults and units: the
+// validator, `raftka config keys` and docs/configuration.md all read it, so a
+// key cannot be documented one way and parsed another.
+//
+// Keys use Kafka's names where Kafka has one. Raftka-only keys say so in their
+// description. Bad or missing values fail fast with one message listing every
+// problem, before the node touches its data directory.
+import { RaftkaError } from '@raftka/common';
+
+export type ConfigType = 'int' | 'string' | 'list' | 'boolean' | 'voters' | 'roles';
+
+export interface ConfigKey {
+  name: string;
+  type: ConfigType;
+  /** undefined = required. null = optional with no value. */
+  default: string | number | boolean | null | undefined;
+  unit?: 'ms' | 'bytes' | 'count';
+  min?: number;
+  max?: number;
+  /** Applies to which role's processes. */
+  roles: Array<'controller' | 'broker'>;
+  description: string;
+}
+
+const MiB = 1024 * 1024;
+
+export const CONFIG_SCHEMA: readonly ConfigKey[] = [
+  {
+    name: 'node.id',
+    type: 'int',
+    default: undefined,
+    min: 0,
+    max: 2 ** 31 - 1,
+    roles: ['controller', 'broker'],
+    description: 'Id of this node, unique in the cluster. A controller id must appear in controller.quorum.voters.',
+  },
+  {
+    name: 'process.roles',
+    type: 'roles',
+    default: undefined,
+    roles: ['controller', 'broker'],
+    description:
+      'What this process runs: `controller`, `broker`, or `broker,controller`. This release runs controllers; brokers arrive with the control plane.',
+  },
+  {
+    name: 'cluster.id',
+    type: 'string',
+    default: 'raftka-local',
+    roles: ['controller', 'broker'],
+    description:
+      'Cluster this node belongs to. Carried on every RPC; requests from another cluster are refused with INVALID_CLUSTER_ID. Recorded in meta.properties on first start; a node refuses to start on a data directory of another cluster.',
+  },
+  {
+    name: 'controller.quorum.voters',
+    type: 'voters',
+    default: undefined,
+    roles: ['controller', 'broker'],
+    description:
+      'The static voter set, as `id@host:port` separated by commas, e.g. `1@127.0.0.1:19091,2@127.0.0.1:19092`.',
+  },
+  {
+    name: 'listeners',
+    type: 'string',
+    default: null,
+    roles: ['controller', 'broker'],
+    description:
+      'Where this node listens, as `CONTROLLER://host:port`. A voter defaults to its own entry in controller.quorum.voters (host 0.0.0.0 is allowed here).',
+  },
+  {
+    name: 'metadata.log.dir',
+    type: 'string',
+    default: undefined,
+    roles: ['controller', 'broker'],
+    description: 'Directory holding the metadata Raft log, the quorum state and snapshots (a LevelDB database).',
+  },
+  {
+    name: 'controller.quorum.election.timeout.ms',
+    type: 'int',
+    default: 1000,
+    unit: 'ms',
+    min: 10,
+    roles: ['controller'],
+    description: 'A candidate that has not won within a random time in [T, 2T) starts a new election.',
+  },
+  {
+    name: 'controller.quorum.fetch.timeout.ms',
+    type: 'int',
+    default: 2000,
+    unit: 'ms',
+    min: 10,
+    roles: ['controller', 'broker'],
+    description:
+      'A voter with no successful fetch from the leader for this long starts a pre-vote. The leader resigns after 1.5x this without fetches from a majority (check-quorum).',
+  },
+  {
+    name: 'controller.quorum.election.backoff.max.ms',
+    type: 'int',
+    default: 1000,
+    unit: 'ms',
+    min: 1,
+    roles: ['controller'],
+    description: 'Cap of the exponential, randomized backoff after a lost election.',
+  },
+  {
+    name: 'controller.quorum.request.timeout.ms',
+    type: 'int',
+    default: 2000,
+    unit: 'ms',
+    min: 10,
+    roles: ['controller', 'broker'],
+    description: 'Deadline of a Raft RPC (Vote, BeginQuorumEpoch, EndQuorumEpoch, FetchSnapshot).',
+  },
+  {
+    name: 'controller.quorum.fetch.max.wait.ms',
+    type: 'int',
+    default: 500,
+    unit: 'ms',
+    min: 0,
+    roles: ['controller', 'broker'],
+    description:
+      'Raftka-only. How long the leader holds a fetch that has nothing new (long poll). Kafka hard-codes 500 ms. Must be at most half of controller.quorum.fetch.timeout.ms.',
+  },
+  {
+    name: 'controller.quorum.fetch.max.bytes',
+    type: 'int',
+    default: 8 * MiB,
+    unit: 'bytes',
+    min: 1024,
+    roles: ['controller', 'broker'],
+    description: 'Raftka-only. Upper bound of the entries returned by one metadata fetch.',
+  },
+  {
+    name: 'controller.quorum.snapshot.chunk.bytes',
+    type: 'int',
+    default: MiB,
+    unit: 'bytes',
+    min: 1024,
+    roles: ['controller', 'broker'],
+    description: 'Raftka-only. Size of one FetchSnapshot chunk.',
+  },
+  {
+    name: 'controller.quorum.append.linger.ms',
+    type: 'int',
+    default: 25,
+    unit: 'ms',
+    min: 0,
+    roles: ['controller'],
+    description: 'The leader collects appends for up to this long before writing them as one batch with one sync.',
+  },
+  {
+    name: 'metadata.log.max.record.bytes.between.snapshots',
+    type: 'int',
+    default: 20 * MiB,
+    unit: 'bytes',
+    min: 1024,
+    roles: ['controller', 'broker'],
+    description:
+      'A node snapshots its state machine after this many bytes of records were applied since the last snapshot.',
+  },
+  {
+    name: 'metrics.port',
+    type: 'int',
+    default: null,
+    min: 0,
+    max: 65535,
+    roles: ['controller', 'broker'],
+    description: 'Raftka-only. Port of the Prometheus `/metrics` endpoint; unset disables it, 0 picks a free port.',
+  },
+  {
+    name: 'metrics.host',
+    type: 'string',
+    default: '127.0.0.1',
+    roles: ['controller', 'broker'],
+    description: 'Raftka-only. Address the `/metrics` endpoint binds to.',
+  },
+  {
+    name: 'log.level',
+    type: 'string',
+    default: 'info',
+    roles: ['controller', 'broker'],
+    description: 'Raftka-only. pino log level: fatal, error, warn, info, debug or trace.',
+  },
+];
+
+export interface Voter {
+  nodeId: number;
+  host: string;
+  port: number;
+}
+
+export interface NodeConfig {
+  nodeId: number;
+  roles: Array<'controller' | 'broker'>;
+  clusterId: string;
+  voters: Voter[];
+  listenHost: string;
+  listenPort: number;
+  metadataLogDir: string;
+  electionTimeoutMs: number;
+  fetchTimeoutMs: number;
+  electionBackoffMaxMs: number;
+  requestTimeoutMs: number;
+  fetchMaxWaitMs: number;
+  fetchMaxBytes: number;
+  snapshotChunkBytes: number;
+  appendLingerMs: number;
+  snapshotMaxBytesBetween: number;
+  metricsPort: number | null;
+  metricsHost: string;
+  logLevel: string;
+  /** Every key with its effective value, for logging at start. */
+  effective: Record<string, string>;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Parses Java-properties style text: `key=value` or `key: value`, `#`/`!` comments. */
+export function parseProperties(text: string, source: string): Map<string, string> {
+  const out = new Map<string, string>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith('!')) return;
+    const m = /^([^=:\s]+)\s*[=:]\s*(.*)$/.exec(line);
+    if (!m) {
+      throw new RaftkaError('INVALID_CONFIGURATION_FILE', `${source}:${i + 1}: expected key=value, got "${line}"`);
+    }
+    out.set(m[1] as string, (m[2] as string).trim());
+  });
+  return out;
+}
+
+export function parseVoters(value: string): Voter[] {
+  const voters = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((entry) => {
+      const m = /^(\d+)@(\[[^\]]+\]|[^:@]+):(\d+)$/.exec(entry);
+      if (!m) throw new Error(`"${entry}" is not id@host:port`);
+      const port = Number(m[3]);
+      if (port < 1 || port > 65535) throw new Error(`port ${port} of "${entry}" is outside 1-65535`);
+      return { nodeId: Number(m[1]), host: (m[2] as string).replace(/^\[|\]$/g, ''), port };
+    });
+  if (voters.length === 0) throw new Error('no voters given');
+  const ids = new Set(voters.map((v) => v.nodeId));
+  if (ids.size !== voters.length) throw new Error('a node id appears twice');
+  return voters;
+}
+
+/**
+ * Validates raw properties against the schema. Throws one RaftkaError
+ * (INVALID_CONFIG) listing every problem, so a user fixes them in one go.
+ */
+export function resolveConfig(raw: Map<string, string>): NodeConfig {
+  const problems: string[] = [];
+  const known = new Map(CONFIG_SCHEMA.map((k) => [k.name, k]));
+  for (const key of raw.keys()) {
+    if (!known.has(key)) problems.push(`unknown key "${key}"`);
+  }
+  const values = new Map<string, unknown>();
+  for (const key of CONFIG_SCHEMA) {
+    const text = raw.get(key.name);
+    if (text === undefined) {
+      if (key.default === undefined) problems.push(`${key.name} is required (${key.description})`);
+      values.set(key.name, key.default);
+      continue;
+    }
+    try {
+      values.set(key.name, parseValue(key, text));
+    } catch (e) {
+      problems.push(`${key.name}=${text}: ${(e as Error).message}`);
+    }
+  }
+  if (problems.length === 0) checkRelations(values, problems);
+  if (problems.length > 0) {
+    throw new RaftkaError('INVALID_CONFIG', `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  const get = <T>(name: string) => values.get(name) as T;
+  const voters = get<Voter[]>('controller.quorum.voters');
+  const nodeId = get<number>('node.id');
+  const listen = listenEndpoint(get<string | null>('listeners'), voters, nodeId);
+  return {
+    nodeId,
+    roles: get('process.roles'),
+    clusterId: get('cluster.id'),
+    voters,
+    listenHost: listen.host,
+    listenPort: listen.port,
+    metadataLogDir: get('metadata.log.dir'),
+    electionTimeoutMs: get('controller.quorum.election.timeout.ms'),
+    fetchTimeoutMs: get('controller.quorum.fetch.timeout.ms'),
+    electionBackoffMaxMs: get('controller.quorum.election.backoff.max.ms'),
+    requestTimeoutMs: get('controller.quorum.request.timeout.ms'),
+    fetchMaxWaitMs: get('controller.quorum.fetch.max.wait.ms'),
+    fetchMaxBytes: get('controller.quorum.fetch.max.bytes'),
+    snapshotChunkBytes: get('controller.quorum.snapshot.chunk.bytes'),
+    appendLingerMs: get('controller.quorum.append.linger.ms'),
+    snapshotMaxBytesBetween: get('metadata.log.max.record.bytes.between.snapshots'),
+    metricsPort: get('metrics.port'),
+    metricsHost: get('metrics.host'),
+    logLevel: get('log.level'),
+    effective: Object.fromEntries(
+      CONFIG_SCHEMA.map((k) => [k.name, raw.get(k.name) ?? (k.default === null ? '' : String(k.default))]),
+    ),
+  };
+}
+
+function parseValue(key: ConfigKey, text: string): unknown {
+  switch (key.type) {
+    case 'int': {
+      if (!/^-?\d+$/.test(text)) throw new Error('not an integer');
+      const n = Number(text);
+      if (!Number.isSafeInteger(n)) throw new Error('too large');
+      if (key.min !== undefined && n < key.min) throw new Error(`must be at least ${key.min}`);
+      if (key.max !== undefined && n > key.max) throw new Error(`must be at most ${key.max}`);
+      return n;
+    }
+    case 'boolean':
+      if (text !== 'true' && text !== 'false') throw new Error('must be true or false');
+      return text === 'true';
+    case 'string':
+      if (text === '') throw new Error('must not be empty');
+      if (key.name === 'log.level' && !LOG_LEVELS.includes(text)) {
+        throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`);
+      }
+      return text;
+    case 'list':
+      return text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case 'voters':
+      return parseVoters(text);
+    case 'roles': {
+      const roles = [
+        ...new Set(
+          text
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
+      ];
+      if (roles.length === 0) throw new Error('no role given');
+      for (const r of roles) {
+        if (r !== 'controller' && r !== 'broker') throw new Error(`unknown role "${r}" (controller or broker)`);
+      }
+      return roles;
+    }
+  }
+}
+
+function checkRelations(values: Map<string, unknown>, problems: string[]): void {
+  const roles = values.get('process.roles') as string[];
+  const voters = values.get('controller.quorum.voters') as Voter[];
+  const nodeId = values.get('node.id') as number;
+  const isVoter = voters.some((v) => v.nodeId === nodeId);
+  if (roles.includes('controller') && !isVoter) {
+    problems.push(`node.id=${nodeId} runs a controller but is not in controller.quorum.voters`);
+  }
+  if (roles.includes('broker') && isVoter && !roles.includes('controller')) {
+    problems.push(`node.id=${nodeId} is a voter, so process.roles must include controller`);
+  }
+  const fetchTimeout = values.get('controller.quorum.fetch.timeout.ms') as number;
+  const maxWait = values.get('controller.quorum.fetch.max.wait.ms') as number;
+  if (2 * maxWait > fetchTimeout) {
+    problems.push(
+      `controller.quorum.fetch.max.wait.ms=${maxWait} must be at most half of controller.quorum.fetch.timeout.ms=${fetchTimeout}, or a long poll would look like a dead leader`,
+    );
+  }
+  const listeners = values.get('listeners') as string | null;
+  if (listeners !== null) {
+    try {
+      parseListener(listeners);
+    } catch (e) {
+      problems.push(`listeners=${listeners}: ${(e as Error).message}`);
+    }
+  } else if (!isVoter) {
+    problems.push('listeners is required for a node that is not a voter');
+  }
+}
+
+function parseListener(text: string): { host: string; port: number } {
+  const m = /^(?:CONTROLLER|PLAINTEXT):\/\/(\[[^\]]+\]|[^:]*):(\d+)$/.exec(text);
+  if (!m) throw new Error('expected CONTROLLER://host:port');
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`port ${port} is outside 0-65535`);
+  return { host: (m[1] as string).replace(/^\[|\]$/g, '') || '0.0.0.0', port };
+}
+
+function listenEndpoint(listeners: string | null, voters: Voter[], nodeId: number): { host: string; port: number } {
+  if (listeners !== null) return parseListener(listeners);
+  const self = voters.find((v) => v.nodeId === nodeId);
+  if (!self) throw new RaftkaError('INVALID_CONFIG', `node ${nodeId} has no listener`);
+  return { host: self.host, port: self.port };
+}
+
+/** Merges a properties file (if any) with `key=value` overrides; overrides win. */
+export function loadRawConfig(fileText: string | null, fileName: string, overrides: string[]): Map<string, string> {
+  const raw = fileText === null ? new Map<string, string>() : parseProperties(fileText, fileName);
+  for (const o of overrides) {
+    const i = o.indexOf('=');
+    if (i <= 0) throw new RaftkaError('INVALID_CONFIG', `--override expects key=value, got "${o}"`);
+    raw.set(o.slice(0, i).trim(), o.slice(i + 1).trim());
+  }
+  return raw;
+}
+
+/** The schema as a Markdown table, for docs/configuration.md. */
+export function configTableMarkdown(): string {
+  const rows = CONFIG_SCHEMA.map((k) => {
+    const def = k.default === undefined ? '(required)' : k.default === null ? '(unset)' : `\`${k.default}\``;
+    return `| \`${k.name}\` | ${k.type} | ${def} | ${k.unit ?? ''} | ${k.roles.join(', ')} | ${k.description} |`;
+  });
+  return ['| key | type | default | unit | roles | meaning |', '|---|---|---|---|---|---|', ...rows].join('\n');
+}
