@@ -1,2 +1,30 @@
-// Deterministic simulator that runs the real protocol cores under a seeded network, clock and disk.
-export {};
+// Deterministic simulator: runs the real protocol cores (today the Raft
+// controller quorum) under a seeded clock, network and disk, checks safety
+// invariants after every event and liveness after healing. `runSimulation` is
+// what `raftka sim` calls; the pieces are exported so later node kinds
+// (brokers, the data plane) can plug into the same World.
+export {
+  type ClusterOptions,
+  DEFAULT_CLUSTER_OPTIONS,
+  describeRaftMessage,
+  RaftCluster,
+  realRaftCore,
+  SIM_RAFT_CONFIG,
+} from './cluster.js';
+export { type DiskImage, imageEndOffset, SimDisk } from './disk.js';
+export { ALL_INVARIANTS, type InvariantName, RaftInvariants } from './invariants.js';
+export { type Addressed, type NetworkFaults, RELIABLE_NETWORK, SimNetwork } from './network.js';
+export { RaftControllerNode, type RaftCore, type RaftCoreFactory, type RaftDriverObserver } from './raft-node.js';
+export {
+  DEFAULT_RANDOM_SIM_TIME_MS,
+  replayCommand,
+  runSeed,
+  runSimulation,
+  type SeedResult,
+  type SimulationOptions,
+  type SimulationSummary,
+} from './runner.js';
+export { findScenario, randomFaults, SCENARIO_NAMES, SCENARIOS, type Scenario } from './scenarios.js';
+export { EventQueue } from './scheduler.js';
+export { decodeRecord, encodeRecord, KvStateMachine } from './state-machine.js';
+export { type SimMessage, type SimNode, SimulationFailure, World, type WorldOptions } from './world.js';

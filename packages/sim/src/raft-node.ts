@@ -1,0 +1,221 @@
+// The adapter that runs one Raft core (a controller voter or an observer) in
+// the simulated world. It is the driver loop a real controller process runs,
+// with the simulated disk and network in place of LevelDB and gRPC:
+// after every event, drain the core's Ready: persist (sync when the Ready says
+// so), then send its messages, then apply what it committed to the state
+// machine, then `advance`. The state machine snapshots every few entries and
+// hands the snapshot to the core, so logs get truncated and lagging or
+// restarted nodes have to catch up through FetchSnapshot.
+
+import { assert, type SeededRandom } from '@raftka/common';
+import type {
+  LogEntry,
+  NodeId,
+  PersistedState,
+  RaftConfig,
+  RaftMessage,
+  RaftRole,
+  Ready,
+  Snapshot,
+} from '@raftka/raft';
+import { SimDisk } from './disk.js';
+import { KvStateMachine } from './state-machine.js';
+import type { SimMessage, SimNode } from './world.js';
+
+/** The slice of `RaftNode` (packages/raft) the simulator drives; fakes implement it too. */
+export interface RaftCore {
+  step(message: RaftMessage, nowMs: number): void;
+  tick(nowMs: number): void;
+  nextDeadlineMs(): number;
+  propose(
+    records: Uint8Array[],
+    nowMs: number,
+  ):
+    | { ok: true; epoch: number; firstOffset: number; lastOffset: number }
+    | { ok: false; errorName: 'NOT_LEADER_OR_FOLLOWER'; leaderId: NodeId; epoch: number };
+  peerDisconnected(peer: NodeId, nowMs: number): void;
+  resign(nowMs: number): void;
+  snapshotTaken(snapshot: Snapshot): void;
+  hasReady(): boolean;
+  ready(): Ready;
+  advance(ready: Ready, nowMs: number): void;
+  readonly role: RaftRole;
+  readonly epoch: number;
+  readonly leaderId: NodeId;
+  readonly highWatermark: number;
+  readonly logEndOffset: number;
+  readonly logStartOffset: number;
+  readonly votedId: NodeId;
+}
+
+export type RaftCoreFactory = (
+  config: RaftConfig,
+  persisted: PersistedState,
+  random: SeededRandom,
+  nowMs: number,
+) => RaftCore;
+
+/** Hooks the invariant checkers attach to see inside the driver loop. */
+export interface RaftDriverObserver {
+  /** The Ready's persist part was written (and synced if asked); its messages are not sent yet. */
+  persisted(node: RaftControllerNode, ready: Ready): void;
+  truncated(node: RaftControllerNode, fromOffset: number): void;
+  /** About to load a snapshot into the state machine. */
+  installing(node: RaftControllerNode, snapshot: Snapshot): void;
+  /** About to apply a committed entry. */
+  applying(node: RaftControllerNode, entry: LogEntry): void;
+  /** A restarted node's core has been built from its disk. */
+  restarted(node: RaftControllerNode): void;
+}
+
+export interface RaftNodeOptions {
+  config: RaftConfig;
+  createCore: RaftCoreFactory;
+  random: SeededRandom;
+  send: (message: SimMessage) => void;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  snapshotEveryEntries: number;
+  observer: RaftDriverObserver;
+}
+
+const READIES_PER_EVENT_MAX = 10_000;
+
+export class RaftControllerNode implements SimNode {
+  readonly nodeId: NodeId;
+  readonly isVoter: boolean;
+  readonly disk = new SimDisk();
+  stateMachine = new KvStateMachine();
+  #core: RaftCore | undefined;
+  incarnation = 0;
+  readonly #options: RaftNodeOptions;
+  lastSnapshotOffset = 0;
+  readies = 0;
+
+  constructor(options: RaftNodeOptions, nowMs: number) {
+    this.#options = options;
+    this.nodeId = options.config.nodeId;
+    this.isVoter = options.config.voters.includes(this.nodeId);
+    this.#start(nowMs);
+  }
+
+  get up(): boolean {
+    return this.#core !== undefined;
+  }
+
+  /** The running core; only valid while the node is up. */
+  get core(): RaftCore {
+    assert(this.#core !== undefined, () => `node ${this.nodeId} is down`);
+    return this.#core;
+  }
+
+  #start(nowMs: number): void {
+    const persisted = this.disk.load();
+    this.stateMachine =
+      persisted.snapshot === undefined ? new KvStateMachine() : KvStateMachine.fromSnapshot(persisted.snapshot);
+    this.lastSnapshotOffset = this.stateMachine.nextOffset;
+    this.#core = this.#options.createCore(this.#options.config, persisted, this.#options.random.fork(), nowMs);
+    this.#options.observer.restarted(this);
+    this.#drain(nowMs);
+  }
+
+  receive(message: SimMessage, nowMs: number): void {
+    this.core.step(message as RaftMessage, nowMs);
+    this.#drain(nowMs);
+  }
+
+  tick(nowMs: number): void {
+    this.core.tick(nowMs);
+    this.#drain(nowMs);
+  }
+
+  nextDeadlineMs(): number {
+    return this.#core?.nextDeadlineMs() ?? Number.POSITIVE_INFINITY;
+  }
+
+  peerDisconnected(peer: NodeId, nowMs: number): void {
+    this.core.peerDisconnected(peer, nowMs);
+    this.#drain(nowMs);
+  }
+
+  propose(records: Uint8Array[], nowMs: number): ReturnType<RaftCore['propose']> {
+    const result = this.core.propose(records, nowMs);
+    this.#drain(nowMs);
+    return result;
+  }
+
+  resign(nowMs: number): void {
+    this.core.resign(nowMs);
+    this.#drain(nowMs);
+  }
+
+  crash(): void {
+    assert(this.up, () => `node ${this.nodeId} is already down`);
+    this.#core = undefined;
+    this.incarnation++;
+    this.disk.crash();
+  }
+
+  /** Crash and lose the whole disk (Kafka's killAndDeletePersistentState). */
+  crashAndWipe(): void {
+    this.crash();
+    this.disk.wipe();
+  }
+
+  restart(nowMs: number): void {
+    assert(!this.up, () => `node ${this.nodeId} is already up`);
+    this.#start(nowMs);
+  }
+
+  /** The driver loop: persist, send, apply, advance, until the core has nothing more to say. */
+  #drain(nowMs: number): void {
+    const core = this.core;
+    const observer = this.#options.observer;
+    for (let i = 0; core.hasReady(); i++) {
+      assert(i < READIES_PER_EVENT_MAX, () => `node ${this.nodeId}: hasReady() stays true`);
+      const ready = core.ready();
+      this.readies++;
+      this.#persist(ready);
+      observer.persisted(this, ready);
+      for (const message of ready.messages) this.#options.send(message);
+      if (ready.installSnapshot !== undefined) {
+        observer.installing(this, ready.installSnapshot);
+        this.stateMachine = KvStateMachine.fromSnapshot(ready.installSnapshot);
+        this.lastSnapshotOffset = this.stateMachine.nextOffset;
+      }
+      for (const entry of ready.committed) {
+        observer.applying(this, entry);
+        this.stateMachine.apply(entry);
+      }
+      core.advance(ready, nowMs);
+      this.#maybeSnapshot(core);
+    }
+  }
+
+  #persist(ready: Ready): void {
+    const disk = this.disk;
+    const problems: (string | undefined)[] = [];
+    if (ready.quorumState !== undefined) disk.writeQuorumState(ready.quorumState);
+    if (ready.truncateFrom !== undefined) {
+      this.#options.observer.truncated(this, ready.truncateFrom);
+      problems.push(disk.write({ kind: 'truncate', fromOffset: ready.truncateFrom }));
+    }
+    if (ready.snapshot !== undefined) problems.push(disk.write({ kind: 'snapshot', snapshot: ready.snapshot }));
+    if (ready.deleteBefore !== undefined)
+      problems.push(disk.write({ kind: 'deleteBefore', offset: ready.deleteBefore }));
+    if (ready.entries.length > 0) problems.push(disk.write({ kind: 'append', entries: ready.entries }));
+    const problem = problems.find((p) => p !== undefined);
+    assert(problem === undefined, () => `node ${this.nodeId}: Ready cannot be persisted: ${problem}`);
+    if (ready.mustSync) disk.sync();
+  }
+
+  /** Snapshots only what is committed (below the HW), as snapshotTaken requires. */
+  #maybeSnapshot(core: RaftCore): void {
+    const machine = this.stateMachine;
+    if (machine.nextOffset - this.lastSnapshotOffset < this.#options.snapshotEveryEntries) return;
+    if (machine.nextOffset > core.highWatermark) return;
+    const snapshot = machine.takeSnapshot();
+    this.disk.saveSnapshot(snapshot);
+    this.lastSnapshotOffset = snapshot.id.endOffset;
+    core.snapshotTaken(snapshot);
+  }
+}

@@ -1,0 +1,142 @@
+// Unit tests of the simulator's own parts: the event queue, the network's
+// faults and partitions, the disk's crash model and the state machine's
+// snapshots. Randomized cases print their seed.
+
+import { SeededRandom } from '@raftka/common';
+import type { LogEntry } from '@raftka/raft';
+import { describe, expect, test } from 'vitest';
+import { EventQueue, encodeRecord, KvStateMachine, SimDisk, SimNetwork } from '../src/index.js';
+
+function entry(offset: number, epoch = 1, value = `v${offset}`): LogEntry {
+  return { offset, epoch, kind: 'data', data: encodeRecord('k', value), appendTimeMs: 0 };
+}
+
+describe('EventQueue', () => {
+  test('pops by time, then by insertion order, and moves the clock', () => {
+    const seed = 7;
+    console.log('seed=', seed);
+    const random = new SeededRandom(seed);
+    const queue = new EventQueue<number>();
+    const scheduled: { timeMs: number; id: number }[] = [];
+    for (let id = 0; id < 500; id++) {
+      const timeMs = random.int(0, 50);
+      queue.schedule(timeMs, id);
+      scheduled.push({ timeMs, id });
+    }
+    scheduled.sort((a, b) => a.timeMs - b.timeMs || a.id - b.id);
+    const popped: number[] = [];
+    for (let id = queue.pop(); id !== undefined; id = queue.pop()) {
+      popped.push(id);
+      expect(queue.nowMs).toBe(scheduled[popped.length - 1]?.timeMs);
+    }
+    expect(popped).toEqual(scheduled.map((s) => s.id));
+  });
+
+  test('refuses to schedule in the past', () => {
+    const queue = new EventQueue<string>();
+    queue.schedule(10, 'a');
+    queue.pop();
+    expect(() => queue.schedule(5, 'b')).toThrow(/past/);
+  });
+});
+
+describe('SimNetwork', () => {
+  test('drops, duplicates and delays within the configured bounds', () => {
+    const seed = 11;
+    console.log('seed=', seed);
+    const network = new SimNetwork(new SeededRandom(seed));
+    network.faults = {
+      dropProbability: 0.2,
+      duplicateProbability: 0.1,
+      delayMinMs: 3,
+      delayMaxMs: 9,
+      slowProbability: 0,
+      slowDelayMaxMs: 0,
+    };
+    let copies = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const times = network.route({ from: 1, to: 2 }, 100);
+      copies += times.length;
+      for (const t of times) expect(t >= 103 && t <= 109).toBe(true);
+    }
+    expect(network.dropped).toBeGreaterThan(1500);
+    expect(network.dropped).toBeLessThan(2500);
+    expect(network.duplicated).toBeGreaterThan(500);
+    expect(copies).toBe(10_000 - network.dropped + network.duplicated);
+  });
+
+  test('partitions are directed, symmetric ones block both ways, and heal clears them', () => {
+    const network = new SimNetwork(new SeededRandom(1));
+    network.blockOneWay(1, 2);
+    expect(network.route({ from: 1, to: 2 }, 0)).toEqual([]);
+    expect(network.route({ from: 2, to: 1 }, 0)).toHaveLength(1);
+    network.partition([[1], [2, 3]]);
+    expect(network.isBlocked(3, 1)).toBe(true);
+    expect(network.isBlocked(2, 3)).toBe(false);
+    network.heal();
+    expect(network.partitioned).toBe(false);
+  });
+});
+
+describe('SimDisk', () => {
+  test('a crash loses every write not yet synced, and only those', () => {
+    const disk = new SimDisk();
+    disk.writeQuorumState({ epoch: 1, votedId: 2, leaderId: -1 });
+    disk.write({ kind: 'append', entries: [entry(0), entry(1)] });
+    disk.sync();
+    disk.writeQuorumState({ epoch: 2, votedId: 3, leaderId: -1 });
+    disk.write({ kind: 'truncate', fromOffset: 1 });
+    disk.write({ kind: 'append', entries: [entry(1, 2), entry(2, 2)] });
+    expect(disk.written.entries.map((e) => e.epoch)).toEqual([1, 2, 2]);
+    disk.crash();
+    const recovered = disk.load();
+    expect(recovered.quorumState).toEqual({ epoch: 1, votedId: 2, leaderId: -1 });
+    expect(recovered.entries.map((e) => [e.offset, e.epoch])).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+    expect(disk.lostOps).toBe(3);
+  });
+
+  test('snapshots are durable at once and the log after them is what a restart loads', () => {
+    const disk = new SimDisk();
+    disk.write({ kind: 'append', entries: [0, 1, 2, 3, 4].map((o) => entry(o)) });
+    disk.sync();
+    const machine = new KvStateMachine();
+    for (const e of disk.written.entries.slice(0, 3)) machine.apply(e);
+    disk.saveSnapshot(machine.takeSnapshot());
+    disk.write({ kind: 'deleteBefore', offset: 3 });
+    disk.crash();
+    const recovered = disk.load();
+    expect(recovered.snapshot?.id.endOffset).toBe(3);
+    expect(recovered.entries.map((e) => e.offset)).toEqual([3, 4]);
+  });
+
+  test('refuses entries that do not continue the log', () => {
+    const disk = new SimDisk();
+    expect(disk.write({ kind: 'append', entries: [entry(1)] })).toMatch(/does not continue/);
+  });
+
+  test('wipe loses everything', () => {
+    const disk = new SimDisk();
+    disk.write({ kind: 'append', entries: [entry(0)] });
+    disk.sync();
+    disk.wipe();
+    expect(disk.load().entries).toEqual([]);
+  });
+});
+
+describe('KvStateMachine', () => {
+  test('a snapshot round-trips state and history, and applying continues after it', () => {
+    const a = new KvStateMachine();
+    for (let o = 0; o < 10; o++) a.apply(entry(o, 1, `x${o % 3}`));
+    const b = KvStateMachine.fromSnapshot(a.takeSnapshot());
+    expect(b.nextOffset).toBe(10);
+    expect(b.historyHash).toBe(a.historyHash);
+    expect([...b.kv]).toEqual([...a.kv].sort());
+    a.apply(entry(10));
+    b.apply(entry(10));
+    expect(b.historyHash).toBe(a.historyHash);
+    expect(() => b.apply(entry(12))).toThrow(/expected 11/);
+  });
+});
