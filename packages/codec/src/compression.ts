@@ -11,14 +11,22 @@
 //   raw snappy block] of at most 32 KiB input each). KafkaJS's kafkajs-snappy
 //   and librdkafka write a bare raw snappy block, and xerial's reader accepts
 //   both, so we decode both and write the xerial form Java writes.
-// - lz4: the LZ4 *frame* format (magic 0x184D2204) with independent 64 KiB
-//   blocks and no checksums, as Java's KafkaLZ4BlockOutputStream writes it
-//   (KIP-57 fixed the header checksum for magic >= 1). lz4-napi's frame
-//   functions (lz4_flex) write exactly that frame layout: FLG 0x60, BD 0x40.
-// - zstd: a zstd frame. Node 20's zlib has no zstd and the npm bindings need a
-//   binary download, so zstd is reported as UNSUPPORTED_COMPRESSION_TYPE.
+// - lz4: the LZ4 *frame* format (magic 0x184D2204) with independent blocks
+//   and no checksums, as Java's KafkaLZ4BlockOutputStream writes it (KIP-57
+//   fixed the header checksum for magic >= 1). lz4-napi's frame functions
+//   (lz4_flex) write FLG 0x60 like Java; the block size (BD) is 64 KiB for
+//   small inputs, as Java's, and grows to 256 KiB-4 MiB for large ones, which
+//   Java's KafkaLZ4BlockInputStream and librdkafka also read. Frames with
+//   block/content checksums or a content size (librdkafka, the lz4 tool)
+//   decode too.
+// - zstd: zstd frames (RFC 8878). Node 20's zlib has no zstd and the native
+//   npm bindings (zstd-napi, @mongodb-js/zstd) fetch binaries at install time,
+//   so we decode with fzstd (pure JavaScript) and do not encode: the broker
+//   never compresses, and our own producers pick another codec. compress()
+//   answers UNSUPPORTED_COMPRESSION_TYPE for zstd.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { RaftkaError } from '@raftka/common';
+import { decompress as zstdDecompress } from 'fzstd';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { compressSync as snappyCompressSync, uncompressSync as snappyUncompressSync } from 'snappy';
 import { CompressionCodec, codecName } from './attributes.js';
@@ -32,7 +40,10 @@ const XERIAL_BLOCK_BYTES = 32 * 1024;
 /** Default ceiling on what one batch may inflate to; a guard against decompression bombs. */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
-/** Compresses the concatenated records of a batch with `codec`. `none` returns `data` itself. */
+/**
+ * Compresses the concatenated records of a batch with `codec`. `none` returns
+ * `data` itself; zstd throws UNSUPPORTED_COMPRESSION_TYPE (decode only).
+ */
 export function compress(codec: CompressionCodec, data: Buffer): Buffer {
   switch (codec) {
     case CompressionCodec.none:
@@ -53,7 +64,7 @@ export function compress(codec: CompressionCodec, data: Buffer): Buffer {
 /**
  * Inflates the records blob of a batch compressed with `codec`. Throws
  * CORRUPT_MESSAGE when the blob does not decode or would exceed
- * `maxDecompressedBytes`, UNSUPPORTED_COMPRESSION_TYPE for zstd and unknown ids.
+ * `maxDecompressedBytes`, UNSUPPORTED_COMPRESSION_TYPE for unknown codec ids.
  */
 export function decompress(
   codec: number,
@@ -74,6 +85,11 @@ export function decompress(
       case CompressionCodec.lz4:
         out = decompressFrameSync(data);
         break;
+      case CompressionCodec.zstd: {
+        const inflated = zstdDecompress(data);
+        out = Buffer.from(inflated.buffer, inflated.byteOffset, inflated.byteLength);
+        break;
+      }
       default:
         throw unsupported(codec);
     }
@@ -170,7 +186,7 @@ function unsupported(codec: number): RaftkaError {
   return new RaftkaError(
     'UNSUPPORTED_COMPRESSION_TYPE',
     codec === CompressionCodec.zstd
-      ? 'zstd (codec 4) is not supported by this broker yet'
+      ? 'writing zstd (codec 4) is not supported: Raftka decodes zstd batches but does not encode them'
       : `compression codec id ${codec} is not one Kafka defines (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)`,
   );
 }

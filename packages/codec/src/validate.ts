@@ -22,7 +22,7 @@
 // target writes 0..n-1, so we refuse anything else rather than rewrite batches.
 // Java also drops a partial batch trailing the first one silently; we refuse it.
 import { isRaftkaError, RaftkaError } from '@raftka/common';
-import { CompressionCodec, compressionOf, isControl, isKnownCodec } from './attributes.js';
+import { type CompressionCodec, compressionOf, isControl, isKnownCodec } from './attributes.js';
 import {
   BATCH_HEADER_BYTES,
   type BatchHeader,
@@ -191,8 +191,7 @@ function validateBatchAt(batch: Buffer, pos: number, options: ProduceValidationO
     );
   }
   if (options.validateRecords ?? true) {
-    // Inflation failures keep their own codes (CORRUPT_MESSAGE, or
-    // UNSUPPORTED_COMPRESSION_TYPE for zstd); a record that does not parse
+    // Inflation failures keep their own code (CORRUPT_MESSAGE); a record that does not parse
     // inside a batch whose CRC matched is Kafka's INVALID_RECORD.
     const cursor = recordsRegion(batch, header, options.maxDecompressedBytes);
     try {
@@ -203,9 +202,6 @@ function validateBatchAt(batch: Buffer, pos: number, options: ProduceValidationO
       }
       throw err;
     }
-  } else if (codec === CompressionCodec.zstd) {
-    // Nothing inflates here, but a zstd batch we cannot read must not be stored.
-    recordsRegion(batch, header, options.maxDecompressedBytes);
   }
   return { header, recordCount: header.recordCount, compression: codec, bytes: batch };
 }
