@@ -1,2 +1,57 @@
 // gRPC transport: proto loading, servers and clients, deadlines, cluster id checks.
-export {};
+export {
+  clientChannelOptions,
+  INITIAL_RECONNECT_BACKOFF_MS,
+  KEEPALIVE_TIME_MS,
+  KEEPALIVE_TIMEOUT_MS,
+  MAX_RECONNECT_BACKOFF_MS,
+  MESSAGE_OVERHEAD_BYTES,
+  serverOptions,
+} from './channel-options.js';
+export {
+  fromServiceError,
+  isPeerUnavailable,
+  NotLeaderError,
+  TRAILER_ERROR_CODE,
+  TRAILER_ERROR_NAME,
+  TRAILER_LEADER_ENDPOINT,
+  TRAILER_LEADER_ID,
+  toServiceError,
+} from './errors.js';
+export {
+  PeerChannel,
+  type PeerChannelOptions,
+  type PeerChannelStats,
+  type PeerEndpoint,
+  raftMaxMessageBytes,
+} from './peer-channel.js';
+export {
+  findProtoDir,
+  loadServices,
+  protoLoaderOptions,
+  QUORUM_PROTO,
+  RAFT_PROTO,
+  type RaftkaServices,
+} from './proto.js';
+export { QuorumClient, type QuorumClientOptions } from './quorum-client.js';
+export {
+  type AppendResult,
+  type DescribeQuorumResult,
+  type QuorumHandlers,
+  type ReadCommittedResult,
+  type ReplicaStateView,
+  TransportServer,
+  type TransportServerOptions,
+} from './server.js';
+export {
+  isRequest,
+  METHOD_OF_REQUEST,
+  METHOD_OF_RESPONSE,
+  type RaftMethod,
+  type RaftRequest,
+  type RaftResponse,
+  requestFromWire,
+  requestToWire,
+  responseFromWire,
+  responseToWire,
+} from './wire.js';

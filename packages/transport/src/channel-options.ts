@@ -1,0 +1,53 @@
+// gRPC channel and server options, in one place with the reasons.
+//
+// Failover speed rests on noticing a dead peer. On loopback or a LAN a killed
+// process's kernel closes its sockets, so grpc-js fails the in-flight calls
+// with UNAVAILABLE within a millisecond or so; the follower's long-poll Fetch
+// is always in flight, so the death of a leader is seen at once (see
+// docs/architecture.md for the figure). Keepalive pings cover the case where
+// no FIN/RST arrives (a host or link dies). A restarted peer should be reached
+// again quickly, hence the short reconnect backoff.
+import type { ChannelOptions } from '@grpc/grpc-js';
+
+export interface ChannelTuning {
+  /** Largest message either way; must cover fetchMaxBytes plus framing. */
+  maxMessageBytes: number;
+}
+
+/** Headroom over fetchMaxBytes / snapshotChunkBytes for protobuf framing and entry headers. */
+export const MESSAGE_OVERHEAD_BYTES = 1024 * 1024;
+
+export const KEEPALIVE_TIME_MS = 2_000;
+export const KEEPALIVE_TIMEOUT_MS = 1_000;
+export const INITIAL_RECONNECT_BACKOFF_MS = 50;
+export const MAX_RECONNECT_BACKOFF_MS = 100;
+
+export function clientChannelOptions(tuning: ChannelTuning): ChannelOptions {
+  return {
+    'grpc.max_send_message_length': tuning.maxMessageBytes,
+    'grpc.max_receive_message_length': tuning.maxMessageBytes,
+    'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.initial_reconnect_backoff_ms': INITIAL_RECONNECT_BACKOFF_MS,
+    'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS,
+    // The Raft core resends on its own timers; a transparent retry would only
+    // duplicate a request it has already given up on.
+    'grpc.enable_retries': 0,
+    // One connection per (node, peer) even when several nodes share a process
+    // (tests), so one node's channel state never leaks into another's.
+    'grpc.use_local_subchannel_pool': 1,
+  };
+}
+
+export function serverOptions(tuning: ChannelTuning): ChannelOptions {
+  return {
+    'grpc.max_send_message_length': tuning.maxMessageBytes,
+    'grpc.max_receive_message_length': tuning.maxMessageBytes,
+    // Peers ping every KEEPALIVE_TIME_MS even when idle; allow it.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_TIME_MS / 2,
+    'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+  };
+}
