@@ -133,6 +133,7 @@ export class RaftCluster {
       this.world.addNode(node);
     }
     this.world.addCheck(() => this.invariants.checkAll());
+    this.world.start();
   }
 
   get allIds(): NodeId[] {

@@ -235,6 +235,16 @@ export class World {
   #afterEvent(): void {
     this.events++;
     if (this.events > this.options.eventsMax) this.fail('Progress', `more than ${this.options.eventsMax} events`);
+    this.#scheduleTimers();
+    for (const check of this.#checks) check();
+  }
+
+  /** Arms the nodes' first timers; call after adding the nodes. The checks run from the first event on. */
+  start(): void {
+    this.#scheduleTimers();
+  }
+
+  #scheduleTimers(): void {
     for (const node of this.nodes) {
       if (!node.up) continue;
       const slot = this.#timers.get(node.nodeId) as TimerSlot;
@@ -244,7 +254,6 @@ export class World {
       slot.generation++;
       this.queue.schedule(dueMs, { kind: 'timer', nodeId: node.nodeId, generation: slot.generation });
     }
-    for (const check of this.#checks) check();
   }
 
   /** Processes events until `done()` holds (true) or simulated time reaches `untilMs` (false). */

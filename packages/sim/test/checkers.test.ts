@@ -4,7 +4,13 @@
 // is the control: the same runs pass with it.
 
 import { describe, expect, test } from 'vitest';
-import { runSimulation, type SimulationSummary } from '../src/index.js';
+import {
+  DEFAULT_CLUSTER_OPTIONS,
+  RaftCluster,
+  runSimulation,
+  SimulationFailure,
+  type SimulationSummary,
+} from '../src/index.js';
 import { type SoloBugs, soloCore } from './fakes.js';
 
 function run(bugs: SoloBugs, scenario: string, voters: number, seeds = 5): SimulationSummary {
@@ -61,5 +67,45 @@ describe('invariant checkers catch broken cores', () => {
     const summary = run({ neverLeads: true }, 'random', 3, 2);
     expectEveryFailure(summary, 'Liveness');
     for (const failure of summary.failures) expect(failure.message).toContain('no liveness');
+  });
+
+  test('DurableBeforeVisible: a granted vote or a voter fetch offset that is not synced yet', () => {
+    const cluster = new RaftCluster({ ...DEFAULT_CLUSTER_OPTIONS, seed: 9, voters: 3, createCore: soloCore() });
+    const node = cluster.nodes[0]!;
+    const vote = {
+      type: 'VoteResponse' as const,
+      from: 1,
+      to: 2,
+      epoch: 5,
+      candidateEpoch: 5,
+      leaderId: -1,
+      voteGranted: true,
+      preVote: false,
+    };
+    const fetch = {
+      type: 'FetchRequest' as const,
+      from: 1,
+      to: 2,
+      currentLeaderEpoch: 5,
+      fetchOffset: 3,
+      lastFetchedEpoch: 5,
+      maxBytes: 1024,
+      maxWaitMs: 500,
+    };
+    for (const message of [vote, fetch]) {
+      const ready = { entries: [], mustSync: false, messages: [message], committed: [] };
+      let caught: unknown;
+      try {
+        cluster.invariants.persisted(node, ready);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(SimulationFailure);
+      expect((caught as SimulationFailure).invariant).toBe('DurableBeforeVisible');
+    }
+    // The same vote after the quorum state is synced is fine.
+    node.disk.writeQuorumState({ epoch: 5, votedId: 2, leaderId: -1 });
+    node.disk.sync();
+    cluster.invariants.persisted(node, { entries: [], mustSync: true, messages: [vote], committed: [] });
   });
 });
