@@ -283,12 +283,6 @@ export class RaftCluster {
   }
 
   describe(): string {
-    return this.nodes
-      .map((n) => {
-        if (!n.up) return `${n.nodeId}:down`;
-        const c = n.core;
-        return `${n.nodeId}:${c.role}@${c.epoch} leader=${c.leaderId} hw=${c.highWatermark} leo=${c.logEndOffset} applied=${n.stateMachine.nextOffset}`;
-      })
-      .join(', ');
+    return this.nodes.map((n) => n.describe()).join(', ');
   }
 }

@@ -166,6 +166,12 @@ export class RaftControllerNode implements SimNode {
     this.#start(nowMs);
   }
 
+  describe(): string {
+    const core = this.#core;
+    if (core === undefined) return `${this.nodeId}:down`;
+    return `${this.nodeId}:${core.role}@${core.epoch} leader=${core.leaderId} voted=${core.votedId} hw=${core.highWatermark} leo=${core.logEndOffset} applied=${this.stateMachine.nextOffset}`;
+  }
+
   /** The driver loop: persist, send, apply, advance, until the core has nothing more to say. */
   #drain(nowMs: number): void {
     const core = this.core;

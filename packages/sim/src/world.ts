@@ -32,6 +32,8 @@ export interface SimNode {
   peerDisconnected(peer: NodeId, nowMs: number): void;
   crash(): void;
   restart(nowMs: number): void;
+  /** One line of state for failure messages. */
+  describe?(): string;
 }
 
 type SimEvent =
@@ -225,9 +227,10 @@ export class World {
     else slot.sameTimeTicks = 0;
     slot.lastTickMs = nowMs;
     if (slot.sameTimeTicks > SAME_TIME_TICKS_MAX) {
+      const node = this.node(nodeId);
       this.fail(
         'Progress',
-        `node ${nodeId} ticked ${SAME_TIME_TICKS_MAX} times at t=${nowMs}: nextDeadlineMs() never moves on`,
+        `node ${nodeId} ticked ${SAME_TIME_TICKS_MAX} times at t=${nowMs}: nextDeadlineMs() stays at ${node.nextDeadlineMs()} after tick() (${node.describe?.() ?? ''})`,
       );
     }
   }
