@@ -274,6 +274,27 @@ export class RaftStorage {
     this.#snapshotChunkCount = chunkCount;
   }
 
+  /**
+   * Reads stored entries in [fromOffset, endOffset), at most `maxEntries`,
+   * for serving reads of the committed log (the core keeps its own copy in
+   * memory for replication). Entries below the log start are gone; the read
+   * starts at the first one present.
+   */
+  async readEntries(fromOffset: number, endOffset: number, maxEntries: number): Promise<LogEntry[]> {
+    assert(this.#loaded && !this.#closed, 'readEntries() needs an open, loaded storage');
+    assert(maxEntries > 0, 'maxEntries must be positive');
+    const from = Math.max(fromOffset, 0);
+    const end = Math.min(endOffset, this.#endOffset);
+    const entries: LogEntry[] = [];
+    if (from >= end) return entries;
+    for await (const [key, value] of this.#db.iterator({ gte: entryKey(from), lt: entryKey(end), limit: maxEntries })) {
+      const offset = entryOffsetOf(key);
+      const keyName = KeyNames.entry(offset);
+      entries.push(decodeEntry(keyName, offset, unframe(keyName, value)));
+    }
+    return entries;
+  }
+
   /** Offsets of the stored log: [firstOffset, endOffset). */
   get offsets(): { firstOffset: number; endOffset: number } {
     return { firstOffset: this.#firstOffset, endOffset: this.#endOffset };

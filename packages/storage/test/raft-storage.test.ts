@@ -50,6 +50,9 @@ describe('RaftStorage', () => {
     expect(state.quorumState).toEqual({ epoch: 3, votedId: 2, leaderId: 2 });
     expect(state.entries).toEqual(range(0, 7, 3));
     expect(state.entries[6]?.kind).toBe('data');
+    expect((await again.readEntries(2, 5, 10)).map((e) => e.offset)).toEqual([2, 3, 4]);
+    expect((await again.readEntries(5, 100, 1)).map((e) => e.offset)).toEqual([5]);
+    expect(await again.readEntries(7, 100, 10)).toEqual([]);
     await again.close();
   });
 
