@@ -54,7 +54,7 @@ export const DEFAULT_CLUSTER_OPTIONS: Omit<ClusterOptions, 'seed'> = {
   raft: {},
   snapshotEveryEntries: 25,
   invariants: ALL_INVARIANTS,
-  eventsMax: 2_000_000,
+  eventsMax: 500_000,
   clientIntervalMs: 40,
 };
 

@@ -5,7 +5,7 @@
 import { SeededRandom } from '@raftka/common';
 import type { LogEntry } from '@raftka/raft';
 import { describe, expect, test } from 'vitest';
-import { EventQueue, encodeRecord, KvStateMachine, SimDisk, SimNetwork } from '../src/index.js';
+import { EventQueue, encodeRecord, KvStateMachine, SimDisk, SimNetwork, type SimNode, World } from '../src/index.js';
 
 function entry(offset: number, epoch = 1, value = `v${offset}`): LogEntry {
   return { offset, epoch, kind: 'data', data: encodeRecord('k', value), appendTimeMs: 0 };
@@ -138,5 +138,71 @@ describe('KvStateMachine', () => {
     b.apply(entry(10));
     expect(b.historyHash).toBe(a.historyHash);
     expect(() => b.apply(entry(12))).toThrow(/expected 11/);
+  });
+});
+
+describe('World with a non-Raft node kind', () => {
+  /** Sends a ping to every peer every 100 ms and counts what arrives; enough to exercise the generic loop. */
+  class PingNode implements SimNode {
+    up = true;
+    incarnation = 0;
+    received = 0;
+    disconnects: number[] = [];
+    #nextPingMs = 0;
+    constructor(
+      readonly nodeId: number,
+      readonly peers: number[],
+      readonly world: World,
+    ) {}
+    receive(): void {
+      this.received++;
+    }
+    tick(nowMs: number): void {
+      if (nowMs < this.#nextPingMs) return;
+      for (const peer of this.peers) this.world.send({ from: this.nodeId, to: peer, type: 'Ping' });
+      this.#nextPingMs = nowMs + 100;
+    }
+    nextDeadlineMs(): number {
+      return this.#nextPingMs;
+    }
+    peerDisconnected(peer: number): void {
+      this.disconnects.push(peer);
+    }
+    crash(): void {
+      this.up = false;
+      this.incarnation++;
+    }
+    restart(nowMs: number): void {
+      this.up = true;
+      this.#nextPingMs = nowMs;
+    }
+  }
+
+  test('timers, delivery, partitions and crash notifications', () => {
+    const world = new World({ seed: 3, trace: true, eventsMax: 10_000, disconnectDelayMaxMs: 10 });
+    const nodes = [1, 2, 3].map(
+      (id) =>
+        new PingNode(
+          id,
+          [1, 2, 3].filter((p) => p !== id),
+          world,
+        ),
+    );
+    for (const node of nodes) world.addNode(node);
+    world.start();
+    world.runFor(1000);
+    // Ten rounds of pings, each node hearing from two peers (the last round may still be in flight).
+    for (const node of nodes) expect(node.received).toBeGreaterThanOrEqual(18);
+    world.network.isolate(1, [1, 2, 3]);
+    const before = nodes[0]!.received;
+    world.runFor(1000);
+    expect(nodes[0]!.received - before).toBeLessThanOrEqual(2);
+    expect(nodes[0]!.disconnects).toEqual([]);
+    world.network.heal();
+    world.crash(3);
+    world.runFor(50);
+    expect(nodes[0]!.disconnects).toEqual([3]);
+    expect(nodes[1]!.disconnects).toEqual([3]);
+    expect(world.traceLines.some((line) => line.includes('1->2 Ping'))).toBe(true);
   });
 });
