@@ -65,16 +65,16 @@ export interface BatchHeader {
 export function readBatchHeader(buf: Buffer, pos = 0): BatchHeader | undefined {
   if (buf.length - pos < BATCH_HEADER_BYTES) return undefined;
   return {
-    baseOffset: Number(buf.readBigInt64BE(pos + Offsets.baseOffset)),
+    baseOffset: readInt64(buf, pos + Offsets.baseOffset),
     sizeBytes: buf.readInt32BE(pos + Offsets.batchLength) + LOG_OVERHEAD_BYTES,
     partitionLeaderEpoch: buf.readInt32BE(pos + Offsets.partitionLeaderEpoch),
     magic: buf.readInt8(pos + Offsets.magic),
     crc: buf.readUInt32BE(pos + Offsets.crc),
     attributes: buf.readInt16BE(pos + Offsets.attributes),
     lastOffsetDelta: buf.readInt32BE(pos + Offsets.lastOffsetDelta),
-    baseTimestamp: Number(buf.readBigInt64BE(pos + Offsets.baseTimestamp)),
-    maxTimestamp: Number(buf.readBigInt64BE(pos + Offsets.maxTimestamp)),
-    producerId: Number(buf.readBigInt64BE(pos + Offsets.producerId)),
+    baseTimestamp: readInt64(buf, pos + Offsets.baseTimestamp),
+    maxTimestamp: readInt64(buf, pos + Offsets.maxTimestamp),
+    producerId: readInt64(buf, pos + Offsets.producerId),
     producerEpoch: buf.readInt16BE(pos + Offsets.producerEpoch),
     baseSequence: buf.readInt32BE(pos + Offsets.baseSequence),
     recordCount: buf.readInt32BE(pos + Offsets.recordCount),
@@ -86,8 +86,39 @@ export function computeBatchCrc(batch: Buffer): number {
   return crc32c(batch.subarray(Offsets.attributes));
 }
 
-/** Stamps the broker-owned fields; both sit outside the CRC. */
+/** Stamps the broker-owned fields; both sit outside the CRC, so it stays valid. */
 export function stampBatch(batch: Buffer, baseOffset: number, partitionLeaderEpoch: number): void {
-  batch.writeBigInt64BE(BigInt(baseOffset), Offsets.baseOffset);
+  writeInt64(batch, baseOffset, Offsets.baseOffset);
   batch.writeInt32BE(partitionLeaderEpoch, Offsets.partitionLeaderEpoch);
+}
+
+/**
+ * For a topic with message.timestamp.type=LogAppendTime: marks the batch as
+ * LogAppendTime and sets maxTimestamp to the broker's clock, as Kafka's
+ * LogValidator does. Both fields are inside the CRC, so it is recomputed:
+ * the one stamping that costs a pass over the batch.
+ */
+export function stampLogAppendTime(batch: Buffer, logAppendTimeMs: number): void {
+  batch.writeInt16BE(batch.readInt16BE(Offsets.attributes) | TIMESTAMP_TYPE_BIT, Offsets.attributes);
+  writeInt64(batch, logAppendTimeMs, Offsets.maxTimestamp);
+  batch.writeUInt32BE(computeBatchCrc(batch), Offsets.crc);
+}
+
+const TIMESTAMP_TYPE_BIT = 0x08;
+const TWO_32 = 0x100000000;
+
+/**
+ * int64 big-endian as a number, without a BigInt (this is on every batch the
+ * log reads). Exact for |value| <= 2^53; offsets, ms timestamps and producer
+ * ids stay far inside that.
+ */
+export function readInt64(buf: Buffer, pos: number): number {
+  return buf.readInt32BE(pos) * TWO_32 + buf.readUInt32BE(pos + 4);
+}
+
+/** int64 big-endian from a safe integer, without a BigInt. */
+export function writeInt64(buf: Buffer, value: number, pos: number): void {
+  const high = Math.floor(value / TWO_32);
+  buf.writeInt32BE(high, pos);
+  buf.writeUInt32BE(value - high * TWO_32, pos + 4);
 }

@@ -19,7 +19,10 @@ export {
   MAGIC_V2,
   Offsets,
   readBatchHeader,
+  readInt64,
   stampBatch,
+  stampLogAppendTime,
+  writeInt64,
 } from './batch-header.js';
 export { compress, DEFAULT_MAX_DECOMPRESSED_BYTES, decompress, isXerialSnappy } from './compression.js';
 export {
@@ -33,6 +36,7 @@ export {
   encodeBatch,
   type RecordHeader,
   type RecordInput,
+  type TimestampBounds,
 } from './record-batch.js';
 export {
   type ProduceValidationOptions,

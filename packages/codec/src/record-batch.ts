@@ -34,6 +34,7 @@ import {
   MAGIC_V2,
   Offsets,
   readBatchHeader,
+  writeInt64,
 } from './batch-header.js';
 import { compress, DEFAULT_MAX_DECOMPRESSED_BYTES, decompress } from './compression.js';
 import { Cursor, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from './varint.js';
@@ -359,14 +360,17 @@ function decodeRecords(batch: Buffer, header: BatchHeader, maxDecompressedBytes:
  * keys, values or headers: checks framing, that offset deltas run 0..n-1 and
  * that the records fill the region exactly. Used by produce validation.
  */
-export function walkRecords(cursor: Cursor, header: BatchHeader): void {
+export function walkRecords(cursor: Cursor, header: BatchHeader, timestampBounds?: TimestampBounds): void {
   checkRecordCount(header, cursor.remaining);
+  const checkTimestamps =
+    timestampBounds !== undefined && timestampTypeOf(header.attributes) === TimestampType.createTime;
   for (let i = 0; i < header.recordCount; i++) {
     const length = cursor.readVarint();
     const recordStart = cursor.pos;
     if (length < 0 || length > cursor.remaining) throw badRecordLength(header, i, length, cursor.remaining);
     cursor.readInt8();
-    cursor.readVarlong();
+    const timestampDelta = cursor.readVarlong();
+    if (checkTimestamps) checkTimestamp(header, i, header.baseTimestamp + timestampDelta, timestampBounds);
     const offsetDelta = cursor.readVarint();
     if (offsetDelta !== i) {
       throw new RaftkaError(
@@ -397,6 +401,25 @@ export function walkRecords(cursor: Cursor, header: BatchHeader): void {
     if (cursor.pos - recordStart !== length) throw recordSizeMismatch(header, i, length, cursor.pos - recordStart);
   }
   if (cursor.remaining !== 0) throw trailingBytes(header, cursor.remaining);
+}
+
+/**
+ * Kafka's message.timestamp.before.max.ms / after.max.ms (KIP-937): how far a
+ * CreateTime record's timestamp may lie behind or ahead of the broker's clock.
+ */
+export interface TimestampBounds {
+  nowMs: number;
+  beforeMaxMs: number;
+  afterMaxMs: number;
+}
+
+function checkTimestamp(header: BatchHeader, index: number, timestamp: number, bounds: TimestampBounds): void {
+  if (timestamp < bounds.nowMs - bounds.beforeMaxMs || timestamp > bounds.nowMs + bounds.afterMaxMs) {
+    throw new RaftkaError(
+      'INVALID_TIMESTAMP',
+      `record ${index} of batch at base offset ${header.baseOffset} has timestamp ${timestamp}, outside [${bounds.nowMs - bounds.beforeMaxMs}, ${bounds.nowMs + bounds.afterMaxMs}] (broker time ${bounds.nowMs}, before.max.ms ${bounds.beforeMaxMs}, after.max.ms ${bounds.afterMaxMs})`,
+    );
+  }
 }
 
 function checkRecordCount(header: BatchHeader, regionBytes: number): void {
@@ -449,13 +472,6 @@ function writeBytes(buf: Buffer, bytes: Buffer | null, pos: number): number {
   if (bytes === null) return writeVarint(buf, -1, pos);
   pos = writeVarint(buf, bytes.length, pos);
   return pos + bytes.copy(buf, pos);
-}
-
-/** int64 big-endian from a safe integer, without a BigInt. */
-function writeInt64(buf: Buffer, value: number, pos: number): void {
-  const high = Math.floor(value / 0x100000000);
-  buf.writeInt32BE(high, pos);
-  buf.writeUInt32BE(value - high * 0x100000000, pos + 4);
 }
 
 function hex32(value: number): string {

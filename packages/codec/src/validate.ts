@@ -17,6 +17,8 @@
 // 11. not a control batch                      INVALID_RECORD
 // 12. producerId >= 0 implies baseSequence>=0  INVALID_RECORD
 // 13. records parse, offset deltas 0..n-1     INVALID_RECORD (blob that does not inflate: CORRUPT_MESSAGE)
+// 14. CreateTime record timestamps within     INVALID_TIMESTAMP (optional: timestampBounds)
+//     message.timestamp.before/after.max.ms
 //
 // Java accepts odd inner offset deltas and recompresses; every client we
 // target writes 0..n-1, so we refuse anything else rather than rewrite batches.
@@ -32,7 +34,7 @@ import {
   Offsets,
   readBatchHeader,
 } from './batch-header.js';
-import { crcMismatch, recordsRegion, walkRecords } from './record-batch.js';
+import { crcMismatch, recordsRegion, type TimestampBounds, walkRecords } from './record-batch.js';
 
 /** Kafka's smallest legacy (magic 0) message: LegacyRecord.RECORD_OVERHEAD_V0. */
 const LEGACY_MIN_RECORD_BYTES = 14;
@@ -47,6 +49,8 @@ export interface ProduceValidationOptions {
   /** Refuse more than one batch in the buffer, as Kafka's produce v3+ does. Default true. */
   singleBatch?: boolean;
   maxDecompressedBytes?: number;
+  /** Check CreateTime record timestamps against the broker clock (INVALID_TIMESTAMP); needs validateRecords. */
+  timestampBounds?: TimestampBounds;
 }
 
 export interface ValidatedBatch {
@@ -195,7 +199,7 @@ function validateBatchAt(batch: Buffer, pos: number, options: ProduceValidationO
     // inside a batch whose CRC matched is Kafka's INVALID_RECORD.
     const cursor = recordsRegion(batch, header, options.maxDecompressedBytes);
     try {
-      walkRecords(cursor, header);
+      walkRecords(cursor, header, options.timestampBounds);
     } catch (err) {
       if (isRaftkaError(err) && err.errorName === 'CORRUPT_MESSAGE') {
         throw new RaftkaError('INVALID_RECORD', `invalid record structure: ${err.message}`, { cause: err });

@@ -8,9 +8,12 @@ import {
   encodeBatch,
   Offsets,
   readBatchHeader,
+  readInt64,
   stampBatch,
+  stampLogAppendTime,
   TimestampType,
   verifyBatchCrc,
+  writeInt64,
 } from '../src/index.js';
 
 const T0 = 1_700_000_000_000;
@@ -131,5 +134,34 @@ describe('encodeBatch / decodeBatch', () => {
     const torn = buf.subarray(0, buf.length - 3);
     expect([...batches(torn, { allowPartialTail: true })].length).toBe(1);
     expect(() => [...batches(torn)]).toThrow(/declares batchLength \d+ \(size \d+\) but only \d+ bytes remain/);
+  });
+
+  it('stampLogAppendTime sets the timestamp type and maxTimestamp and keeps the CRC valid', () => {
+    const batch = encodeBatch({ records: [{ timestamp: T0 }, { timestamp: T0 + 1 }] });
+    stampLogAppendTime(batch, T0 + 5000);
+    expect(verifyBatchCrc(batch)).toBe(true);
+    const decoded = decodeBatch(batch);
+    expect(decoded.timestampType).toBe(TimestampType.logAppendTime);
+    expect(decoded.header.maxTimestamp).toBe(T0 + 5000);
+    expect(decoded.records.map((r) => r.timestamp)).toEqual([T0 + 5000, T0 + 5000]);
+  });
+
+  it('reads and writes int64 fields without BigInt across the sign and 2^32 boundaries', () => {
+    const buf = Buffer.alloc(8);
+    for (const v of [
+      0,
+      -1,
+      1,
+      2 ** 32 - 1,
+      2 ** 32,
+      -(2 ** 32),
+      -(2 ** 32) - 1,
+      Number.MAX_SAFE_INTEGER,
+      -Number.MAX_SAFE_INTEGER,
+    ]) {
+      writeInt64(buf, v, 0);
+      expect(buf.readBigInt64BE(0)).toBe(BigInt(v));
+      expect(readInt64(buf, 0)).toBe(v);
+    }
   });
 });

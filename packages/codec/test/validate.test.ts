@@ -196,4 +196,21 @@ describe('validateProducedBatch', () => {
     });
     expect(validateProducedBatch(recrc(c), { ...opts, validateRecords: false }).recordCount).toBe(3);
   });
+
+  it('INVALID_TIMESTAMP for CreateTime records outside before/after.max.ms, when asked', () => {
+    const b = batch(); // timestamps T0 and T0 + 1
+    const bounds = { nowMs: T0 + 1000, beforeMaxMs: 1000, afterMaxMs: 0 };
+    expect(validateProducedBatch(b, { ...opts, timestampBounds: bounds }).recordCount).toBe(2);
+    expect(
+      errorOf(() => validateProducedBatch(b, { ...opts, timestampBounds: { ...bounds, beforeMaxMs: 999 } })),
+    ).toEqual({
+      name: 'INVALID_TIMESTAMP',
+      message: `record 0 of batch at base offset 0 has timestamp ${T0}, outside [${T0 + 1}, ${T0 + 1000}] (broker time ${T0 + 1000}, before.max.ms 999, after.max.ms 0)`,
+    });
+    const ahead = { nowMs: T0, beforeMaxMs: 0, afterMaxMs: 0 };
+    expect(errorOf(() => validateProducedBatch(b, { ...opts, timestampBounds: ahead }))).toMatchObject({
+      name: 'INVALID_TIMESTAMP',
+      message: expect.stringContaining(`record 1 of batch at base offset 0 has timestamp ${T0 + 1}`),
+    });
+  });
 });
