@@ -2,8 +2,11 @@
 // log since that snapshot. Writes land in the page cache first: the driver
 // applies them to the *written* image at once (what the process reads back),
 // and queues them as unsynced operations. `sync()` makes every queued
-// operation durable; `crash()` throws the unsynced suffix away, so a restart
-// sees only what was fsynced, exactly as a power cut would. A snapshot that
+// operation durable; `crash()` throws an unsynced suffix away. By default that
+// is every unsynced write, so a restart sees only what was fsynced; a crash
+// may instead keep a prefix of the unsynced batches (the OS wrote some pages
+// back on its own), since storage writes each Ready as one atomic batch and
+// batches reach the disk in order. A snapshot that
 // the state machine writes is durable at once (written to a temp file,
 // fsynced and renamed), and `wipe()` models losing the whole disk.
 
@@ -93,6 +96,8 @@ export class SimDisk {
   #durable: DiskImage = emptyImage();
   #written: DiskImage = emptyImage();
   #unsynced: DiskOp[] = [];
+  /** Index into #unsynced where each unsynced batch (one Ready) starts. */
+  #batchStarts: number[] = [];
   syncs = 0;
   /** Unsynced operations a crash threw away, over the whole run. */
   lostOps = 0;
@@ -109,6 +114,11 @@ export class SimDisk {
 
   get unsyncedOps(): number {
     return this.#unsynced.length;
+  }
+
+  /** Starts a new atomic batch: a crash keeps all of a batch's operations or none. */
+  beginBatch(): void {
+    this.#batchStarts.push(this.#unsynced.length);
   }
 
   write(op: DiskOp): string | undefined {
@@ -130,6 +140,7 @@ export class SimDisk {
       );
     }
     this.#unsynced = [];
+    this.#batchStarts = [];
     this.syncs++;
   }
 
@@ -144,16 +155,27 @@ export class SimDisk {
     }
   }
 
-  /** Power cut: everything not synced is gone. */
-  crash(): void {
-    this.lostOps += this.#unsynced.length;
+  /**
+   * Power cut. Everything not synced is gone, except the first
+   * `keptBatches` unsynced batches, which the OS happened to write back.
+   */
+  crash(keptBatches = 0): void {
+    const keptOps = keptBatches <= 0 ? 0 : (this.#batchStarts[keptBatches] ?? this.#unsynced.length);
+    for (const op of this.#unsynced.slice(0, keptOps)) applyOp(this.#durable, op);
+    this.lostOps += this.#unsynced.length - keptOps;
     this.#unsynced = [];
+    this.#batchStarts = [];
     this.#written = cloneImage(this.#durable);
+  }
+
+  get unsyncedBatches(): number {
+    return this.#batchStarts.length;
   }
 
   /** The whole disk is lost (a replaced machine). */
   wipe(): void {
     this.#unsynced = [];
+    this.#batchStarts = [];
     this.#durable = emptyImage();
     this.#written = emptyImage();
   }

@@ -79,6 +79,8 @@ export interface RaftNodeOptions {
 }
 
 const READIES_PER_EVENT_MAX = 10_000;
+/** How often a crash keeps some unsynced batches instead of none. */
+const PARTIAL_WRITEBACK_PROBABILITY = 0.3;
 
 export class RaftControllerNode implements SimNode {
   readonly nodeId: NodeId;
@@ -148,16 +150,22 @@ export class RaftControllerNode implements SimNode {
     this.#drain(nowMs);
   }
 
-  crash(): void {
+  /**
+   * Power cut. Usually every unsynced write is lost; sometimes the OS had
+   * written back a prefix of the unsynced Ready batches, which then survive.
+   */
+  crash(random: SeededRandom): void {
     assert(this.up, () => `node ${this.nodeId} is already down`);
     this.#core = undefined;
     this.incarnation++;
-    this.disk.crash();
+    const batches = this.disk.unsyncedBatches;
+    const keptBatches = batches > 0 && random.chance(PARTIAL_WRITEBACK_PROBABILITY) ? random.int(1, batches + 1) : 0;
+    this.disk.crash(keptBatches);
   }
 
   /** Crash and lose the whole disk (Kafka's killAndDeletePersistentState). */
-  crashAndWipe(): void {
-    this.crash();
+  crashAndWipe(random: SeededRandom): void {
+    this.crash(random);
     this.disk.wipe();
   }
 
@@ -199,6 +207,7 @@ export class RaftControllerNode implements SimNode {
 
   #persist(ready: Ready): void {
     const disk = this.disk;
+    disk.beginBatch();
     const problems: (string | undefined)[] = [];
     if (ready.quorumState !== undefined) disk.writeQuorumState(ready.quorumState);
     if (ready.truncateFrom !== undefined) {

@@ -30,7 +30,8 @@ export interface SimNode {
   /** When tick() must run next at the latest; Infinity when nothing is due (or the node is down). */
   nextDeadlineMs(): number;
   peerDisconnected(peer: NodeId, nowMs: number): void;
-  crash(): void;
+  /** The process dies; `random` decides what its disk keeps of the writes it never synced. */
+  crash(random: SeededRandom): void;
   restart(nowMs: number): void;
   /** One line of state for failure messages. */
   describe?(): string;
@@ -144,7 +145,7 @@ export class World {
     const node = this.node(nodeId);
     assert(node.up, () => `node ${nodeId} is already down`);
     const incarnation = node.incarnation;
-    node.crash();
+    node.crash(this.random);
     this.record(`crash ${nodeId}`, 1, nodeId, 0);
     // A dead process's TCP connections close, and its peers notice shortly after.
     for (const peer of this.nodes) {

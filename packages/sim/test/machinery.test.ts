@@ -112,6 +112,23 @@ describe('SimDisk', () => {
     expect(recovered.entries.map((e) => e.offset)).toEqual([3, 4]);
   });
 
+  test('a crash may keep a prefix of the unsynced batches, never part of one', () => {
+    const disk = new SimDisk();
+    disk.beginBatch();
+    disk.write({ kind: 'append', entries: [entry(0), entry(1)] });
+    disk.beginBatch();
+    disk.writeQuorumState({ epoch: 3, votedId: 1, leaderId: -1 });
+    disk.write({ kind: 'append', entries: [entry(2, 3)] });
+    disk.beginBatch();
+    disk.write({ kind: 'append', entries: [entry(3, 3)] });
+    expect(disk.unsyncedBatches).toBe(3);
+    disk.crash(2);
+    const recovered = disk.load();
+    expect(recovered.quorumState.epoch).toBe(3);
+    expect(recovered.entries.map((e) => e.offset)).toEqual([0, 1, 2]);
+    expect(disk.lostOps).toBe(1);
+  });
+
   test('refuses entries that do not continue the log', () => {
     const disk = new SimDisk();
     expect(disk.write({ kind: 'append', entries: [entry(1)] })).toMatch(/does not continue/);
