@@ -70,3 +70,29 @@ export function recordsOf(result: LogReadResult): ReadRecord[] {
   }
   return out;
 }
+
+/** Every record from the log start to the LEO, reading segment by segment. */
+export function readAll(log: import('../src/index.js').PartitionLog): ReadRecord[] {
+  const out: ReadRecord[] = [];
+  let offset = log.logStartOffset;
+  // Bounded: every read advances nextOffset or ends the loop.
+  while (offset < log.logEndOffset) {
+    const r = log.read(offset, 1 << 20);
+    if (r.batches.length === 0) break;
+    for (const rec of recordsOf(r)) if (rec.offset >= offset) out.push(rec);
+    offset = r.nextOffset;
+  }
+  return out;
+}
+
+/** A small deterministic PRNG (mulberry32) for seeded tests. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
