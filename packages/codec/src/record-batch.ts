@@ -339,7 +339,9 @@ function decodeRecords(batch: Buffer, header: BatchHeader, maxDecompressedBytes:
           `record ${i} header ${h} of batch at base offset ${header.baseOffset} has a null key (length ${keyLength})`,
         );
       }
-      const headerKey = cursor.readBytes(keyLength).toString('utf8');
+      const keyStart = cursor.pos;
+      cursor.skip(keyLength);
+      const headerKey = cursor.buf.toString('utf8', keyStart, cursor.pos);
       headers[h] = { key: headerKey, value: readNullableBytes(cursor) };
     }
     if (cursor.pos - recordStart !== length) throw recordSizeMismatch(header, i, length, cursor.pos - recordStart);
@@ -471,7 +473,8 @@ function sizeAt(buf: Buffer, pos: number): number {
 function writeBytes(buf: Buffer, bytes: Buffer | null, pos: number): number {
   if (bytes === null) return writeVarint(buf, -1, pos);
   pos = writeVarint(buf, bytes.length, pos);
-  return pos + bytes.copy(buf, pos);
+  buf.set(bytes, pos);
+  return pos + bytes.length;
 }
 
 function hex32(value: number): string {

@@ -10,7 +10,6 @@
 // the safe-integer range instead of rounding it silently.
 import { RaftkaError } from '@raftka/common';
 
-const MAX_VARINT_BYTES = 5;
 const MAX_VARLONG_BYTES = 10;
 
 /** Bytes the zig-zag VARINT encoding of the int32 `value` takes. */
@@ -81,22 +80,36 @@ export class Cursor {
 
   readVarint(): number {
     const buf = this.buf;
-    let result = 0;
-    let shift = 0;
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      if (this.pos >= this.end) throw truncated('varint', this.pos, this.end);
-      const b = buf[this.pos++]!;
-      // Multiplication, not <<, so the 5th group does not overflow int32.
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) {
-        if (result > 0xffffffff)
-          throw new RaftkaError('CORRUPT_MESSAGE', `varint at ${this.pos - i - 1} exceeds 32 bits`);
-        // Undo zig-zag on the unsigned 32-bit value.
+    let pos = this.pos;
+    if (pos >= this.end) throw truncated('varint', pos, this.end);
+    // Most varints in a record (lengths, deltas, -1 for null) fit one byte.
+    let b = buf[pos++]!;
+    if (b < 0x80) {
+      this.pos = pos;
+      return (b >>> 1) ^ -(b & 1);
+    }
+    let result = b & 0x7f;
+    for (let shift = 7; shift < 28; shift += 7) {
+      if (pos >= this.end) throw truncated('varint', pos, this.end);
+      b = buf[pos++]!;
+      result |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        this.pos = pos;
         return (result >>> 1) ^ -(result & 1);
       }
-      shift += 7;
     }
-    throw new RaftkaError('CORRUPT_MESSAGE', `varint at ${this.pos - MAX_VARINT_BYTES} is longer than 5 bytes`);
+    // Fifth byte: only its low 4 bits fit in 32.
+    if (pos >= this.end) throw truncated('varint', pos, this.end);
+    b = buf[pos++]!;
+    if (b > 0x0f) {
+      throw new RaftkaError(
+        'CORRUPT_MESSAGE',
+        `varint at ${this.pos} exceeds 32 bits (fifth byte 0x${b.toString(16)})`,
+      );
+    }
+    result |= b << 28;
+    this.pos = pos;
+    return (result >>> 1) ^ -(result & 1);
   }
 
   readVarlong(): number {
