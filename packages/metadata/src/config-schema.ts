@@ -210,3 +210,21 @@ export function parseIntConfig(name: string, value: string): number {
 export function parseBooleanConfig(value: string): boolean {
   return value === 'true';
 }
+
+/** The schema as a Markdown table, for docs/metadata.md (a test keeps the page in step). */
+export function configTableMarkdown(): string {
+  const range = (k: ConfigKey): string => {
+    if (k.validItems) return k.validItems.join(', ');
+    if (k.min === undefined && k.max === undefined) return '';
+    return `${k.min ?? ''}..${k.max === INT_MAX ? 'int max' : (k.max ?? '')}`;
+  };
+  const rows = CONFIG_SCHEMA.map(
+    (k) =>
+      `| \`${k.name}\` | ${k.type} | \`${k.defaultValue}\` | ${k.unit ?? ''} | ${range(k)} | ${k.scopes.join(', ')} | ${k.doc} |`,
+  );
+  return [
+    '| key | type | default | unit | range | set on | meaning |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}

@@ -9,6 +9,7 @@ export {
   type ConfigKey,
   type ConfigType,
   configKey,
+  configTableMarkdown,
   parseBooleanConfig,
   parseIntConfig,
   requireConfigKey,

@@ -236,7 +236,7 @@ describe('MetadataImage snapshots', () => {
     expect(loaded.topicByName('a')?.partitions).toEqual(h.image.topicByName('a')?.partitions);
 
     const flipped = Uint8Array.from(bytes);
-    flipped[bytes.length - 3] ^= 1;
+    flipped[bytes.length - 3] = flipped[bytes.length - 3]! ^ 1;
     expect(() => MetadataImage.fromBytes(flipped)).toThrow(/CRC/);
     const newer = Uint8Array.from(bytes);
     newer[1] = 9;
