@@ -329,7 +329,7 @@ export class RaftNode {
       case 'follower': {
         let next = state.fetchDeadlineMs;
         if (state.inflight !== undefined) next = Math.min(next, state.inflight.sentAtMs + this.config.requestTimeoutMs);
-        else next = Math.min(next, state.nextFetchAtMs);
+        else if (!state.leaderResigned) next = Math.min(next, state.nextFetchAtMs);
         return next;
       }
       case 'prospective':
@@ -582,9 +582,14 @@ export class RaftNode {
     };
   }
 
-  #becomeUnattached(epoch: number, votedId: NodeId, nowMs: number): void {
-    this.#transition(this.#unattachedState(votedId, nowMs), epoch);
-    if (this.isObserver) this.#probeTick(this.#state as UnattachedState, nowMs);
+  /** `probeDelayMs`: how long an observer waits before asking the voters who leads. */
+  #becomeUnattached(epoch: number, votedId: NodeId, nowMs: number, probeDelayMs = 0): void {
+    const next = this.#unattachedState(votedId, nowMs);
+    this.#transition(next, epoch);
+    if (this.isObserver) {
+      next.deadlineMs = nowMs + probeDelayMs;
+      this.#probeTick(next, nowMs);
+    }
   }
 
   #becomeFollower(epoch: number, leaderId: NodeId, nowMs: number): void {
@@ -1264,7 +1269,7 @@ export class RaftNode {
       // An observer looks for the new leader among the voters; a voter waits
       // for BeginQuorumEpoch/EndQuorumEpoch or its own fetch timeout.
       if (this.isObserver && response.errorCode === NOT_LEADER_OR_FOLLOWER) {
-        this.#becomeUnattached(this.#epoch, state.votedId, nowMs);
+        this.#becomeUnattached(this.#epoch, state.votedId, nowMs, this.#retryBackoffMs);
         return;
       }
       state.nextFetchAtMs = nowMs + this.#retryBackoffMs;

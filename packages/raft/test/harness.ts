@@ -47,6 +47,14 @@ export interface ClusterOptions {
   seed?: number;
   /** 'staggered' makes node k draw the k-th of n evenly spaced values: node 1 always times out first. */
   random?: 'seeded' | 'staggered';
+  /** Start some nodes from these disks instead of empty ones. */
+  disks?: Map<NodeId, Disk>;
+  /** Chance that a message is lost in flight (seeded by `seed`). */
+  dropProbability?: number;
+  /** Chance that a message is delivered twice. */
+  duplicateProbability?: number;
+  /** Deliver each round's messages in a random order. */
+  reorder?: boolean;
 }
 
 /** Deterministic, readable timing for scenarios: node k of n draws min + (k-1)/n of the range. */
@@ -78,6 +86,11 @@ export class Cluster {
   readonly config: Omit<RaftConfig, 'nodeId' | 'voters'>;
   readonly #seed: number;
   readonly #random: 'seeded' | 'staggered';
+  /** Chance that a message is lost in flight; may be changed between steps. */
+  dropProbability: number;
+  duplicateProbability: number;
+  reorder: boolean;
+  readonly #network: SeededRandom;
   /** epoch -> leader seen, for the single-leader invariant. */
   readonly #leaders = new Map<number, NodeId>();
   /** offset -> committed entry text, the first ever applied anywhere. */
@@ -89,8 +102,16 @@ export class Cluster {
     this.config = { ...DEFAULT_RAFT_CONFIG, ...options.config };
     this.#seed = options.seed ?? 1;
     this.#random = options.random ?? 'seeded';
+    this.dropProbability = options.dropProbability ?? 0;
+    this.duplicateProbability = options.duplicateProbability ?? 0;
+    this.reorder = options.reorder ?? false;
+    this.#network = new SeededRandom(this.#seed * 7919 + 17);
     for (const id of [...options.voters, ...(options.observers ?? [])]) {
-      const disk: Disk = { quorumState: { epoch: 0, votedId: -1, leaderId: -1 }, snapshot: undefined, entries: [] };
+      const given = options.disks?.get(id);
+      const disk: Disk =
+        given === undefined
+          ? { quorumState: { epoch: 0, votedId: -1, leaderId: -1 }, snapshot: undefined, entries: [] }
+          : { quorumState: { ...given.quorumState }, snapshot: given.snapshot, entries: [...given.entries] };
       this.nodes.set(id, {
         id,
         node: this.#newNode(id, disk),
@@ -217,6 +238,15 @@ export class Cluster {
   deliver(filter?: (m: RaftMessage) => boolean): number {
     const batch = this.queue;
     this.queue = [];
+    if (this.duplicateProbability > 0) {
+      for (const m of [...batch]) if (this.#network.chance(this.duplicateProbability)) batch.push(m);
+    }
+    if (this.reorder) {
+      for (let i = batch.length - 1; i > 0; i--) {
+        const j = this.#network.int(0, i + 1);
+        [batch[i], batch[j]] = [batch[j]!, batch[i]!];
+      }
+    }
     let delivered = 0;
     for (const m of batch) {
       if (filter !== undefined && !filter(m)) {
@@ -224,7 +254,11 @@ export class Cluster {
         continue;
       }
       const to = this.nodes.get(m.to);
-      const dropped = to === undefined || !to.running || !this.canTalk(m.from, m.to);
+      const dropped =
+        to === undefined ||
+        !to.running ||
+        !this.canTalk(m.from, m.to) ||
+        (this.dropProbability > 0 && this.#network.chance(this.dropProbability));
       const shown =
         this.traceMessages || (this.traceFilter !== undefined && formatMessage(m).includes(this.traceFilter));
       if (shown) this.out.push(`${formatMessage(m)}${dropped ? '  (dropped)' : ''}`);
