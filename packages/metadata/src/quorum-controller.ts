@@ -209,7 +209,7 @@ export class QuorumController {
         this.#touch(brokerId, nowMs, -1);
         return this.#finish(batch, { brokerId, registrationRecordIndex: null, brokerEpoch: existing.brokerEpoch });
       }
-      if (!existing.fenced && this.#hasLiveSession(brokerId, nowMs)) {
+      if (this.#hasLiveSession(brokerId, nowMs)) {
         throw new RaftkaError(
           'DUPLICATE_BROKER_REGISTRATION',
           `broker ${brokerId} is already registered by incarnation ${existing.incarnationId}, which is still heartbeating`,
@@ -258,6 +258,7 @@ export class QuorumController {
         // As Kafka does: the broker is told to go, so it is fenced now and its restart can register at once.
         this.#moveAway(batch, broker.brokerId);
         change('fence');
+        this.#expireSession(broker.brokerId);
       }
       return this.#finish(batch, { isCaughtUp, isFenced: shouldShutDown, shouldShutDown });
     }
@@ -308,9 +309,10 @@ export class QuorumController {
     this.#requireActive('brokerConnectionLost');
     const broker = this.#latest.broker(brokerId);
     const batch = new RecordBatch(this.#latest);
-    if (broker === undefined || broker.brokerEpoch !== brokerEpoch || broker.fenced) {
-      return this.#finish(batch, { fenced: false });
-    }
+    if (broker === undefined || broker.brokerEpoch !== brokerEpoch) return this.#finish(batch, { fenced: false });
+    // The process behind this epoch is gone: its restart may register at once.
+    this.#expireSession(brokerId);
+    if (broker.fenced) return this.#finish(batch, { fenced: false });
     this.#moveAway(batch, brokerId);
     batch.add({ type: 'BrokerRegistrationChange', brokerId, brokerEpoch, change: 'fence' });
     return this.#finish(batch, { fenced: true });
@@ -331,6 +333,16 @@ export class QuorumController {
     hb.metadataOffset = Math.max(hb.metadataOffset, metadataOffset);
   }
 
+  #expireSession(brokerId: number): void {
+    const hb = this.#heartbeats.get(brokerId);
+    if (hb !== undefined) hb.lastContactMs = Number.NEGATIVE_INFINITY;
+  }
+
+  /**
+   * Heard from within the session timeout, fenced or not. A broker told to
+   * shut down, or whose heartbeat stream broke, has its session expired at
+   * once, so its restart is not refused as a duplicate.
+   */
   #hasLiveSession(brokerId: number, nowMs: number): boolean {
     const hb = this.#heartbeats.get(brokerId);
     return hb !== undefined && nowMs <= hb.lastContactMs + this.brokerSessionTimeoutMs;

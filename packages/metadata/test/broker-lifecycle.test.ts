@@ -67,7 +67,18 @@ describe('broker registration', () => {
     expectCode(() => h.heartbeat(1, { epoch: oldEpoch }), 'STALE_BROKER_EPOCH');
   });
 
-  it('lets a new incarnation replace a fenced one even within the session timeout', () => {
+  it('refuses a second incarnation while the first heartbeats, even fenced (wantFence)', () => {
+    const h = new Harness();
+    h.register(1);
+    h.heartbeat(1, { wantFence: true });
+    expect(h.image.broker(1)!.fenced).toBe(true);
+    expectCode(
+      () => h.controller.registerBroker({ brokerId: 1, incarnationId: 'other', rack: null, listeners: [] }, h.nowMs),
+      'DUPLICATE_BROKER_REGISTRATION',
+    );
+  });
+
+  it('lets a new incarnation replace one whose heartbeat stream broke, at once', () => {
     const h = new Harness();
     h.addBrokers([1]);
     h.apply(h.controller.brokerConnectionLost(1, h.epochs.get(1)!));
