@@ -14,7 +14,7 @@ const entry = (offset: number, epoch: number, text = `${offset}`): LogEntry => (
 /** Epochs 1 at [0,3), 3 at [3,5), 4 at [5,8). */
 function sample(): RaftLog {
   const log = new RaftLog(undefined, []);
-  [1, 1, 1, 3, 3, 4, 4, 4].forEach((epoch, offset) => log.append(entry(offset, epoch)));
+  for (const [offset, epoch] of [1, 1, 1, 3, 3, 4, 4, 4].entries()) log.append(entry(offset, epoch));
   return log;
 }
 
