@@ -1000,14 +1000,20 @@ export class PartitionLog {
     // Pass 1: the latest offset of every key, and each producer's last batch.
     const latest = new Map<string, number>();
     const producerLastBatch = new Map<number, number>();
+    // Each cleaned segment keeps its last batch (emptied if need be) so it still ends
+    // where it did: a fetch inside a cleaned gap always finds a later batch.
+    const segmentLastBatch = new Set<number>();
     for (const seg of targets) {
+      let last = -1;
       this.forEachBatch(seg, (b, bytes) => {
+        last = b.baseOffset;
         const attributes = bytes.readInt16BE(21);
         if ((attributes & 0x30) !== 0) return; // transactional/control batches are kept whole
         const producerId = Number(bytes.readBigInt64BE(43));
         if (producerId >= 0) producerLastBatch.set(producerId, b.baseOffset);
         for (const r of rawRecords(bytes)) if (r.key !== null) latest.set(r.key.toString('latin1'), r.offset);
       });
+      if (last >= 0) segmentLastBatch.add(last);
     }
 
     // Pass 2: write the cleaned copies.
@@ -1022,7 +1028,7 @@ export class PartitionLog {
         this.forEachBatch(seg, (b, bytes) => {
           let out: Buffer | undefined = bytes;
           const attributes = bytes.readInt16BE(21);
-          if (b.lastOffset < lso) {
+          if (b.lastOffset < lso && !segmentLastBatch.has(b.baseOffset)) {
             out = undefined; // below the log start: never readable again
             result.batchesRemoved++;
             result.recordsRemoved += b.recordCount;
@@ -1040,7 +1046,9 @@ export class PartitionLog {
             result.recordsRemoved += records.length - kept.length;
             if (kept.length === 0) {
               const producerId = Number(bytes.readBigInt64BE(43));
-              const keepEmpty = producerId >= 0 && producerLastBatch.get(producerId) === b.baseOffset;
+              const keepEmpty =
+                segmentLastBatch.has(b.baseOffset) ||
+                (producerId >= 0 && producerLastBatch.get(producerId) === b.baseOffset);
               out = keepEmpty ? rebuildBatch(bytes, []) : undefined;
               if (!keepEmpty) result.batchesRemoved++;
             } else if (kept.length !== records.length) {
