@@ -26,6 +26,13 @@ export {
 } from './batch-header.js';
 export { compress, DEFAULT_MAX_DECOMPRESSED_BYTES, decompress, isXerialSnappy } from './compression.js';
 export {
+  type ControlBatchInput,
+  ControlRecordType,
+  type EndTransactionMarker,
+  encodeEndTransactionMarker,
+  readEndTransactionMarker,
+} from './control.js';
+export {
   type BatchInput,
   type BatchView,
   batches,

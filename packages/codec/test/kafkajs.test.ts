@@ -3,7 +3,17 @@
 // what our broker serves must decode with KafkaJS consumers.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BatchInput, CompressionCodec, decodeBatch, encodeBatch, isXerialSnappy } from '../src/index.js';
+import {
+  type BatchInput,
+  CompressionCodec,
+  ControlRecordType,
+  decodeBatch,
+  encodeBatch,
+  encodeEndTransactionMarker,
+  isXerialSnappy,
+  readEndTransactionMarker,
+  validateProducedBatch,
+} from '../src/index.js';
 import {
   batchInputArb,
   decodeWithKafkaJs,
@@ -151,5 +161,34 @@ describe('ours -> KafkaJS', () => {
     const buf = encodeBatch({ records, compression: CompressionCodec.snappy });
     const theirs = await decodeWithKafkaJs(buf);
     expect(theirs.records.map((r) => r.value)).toEqual(records.map((r) => r.value));
+  });
+});
+
+describe('control batches', () => {
+  it('a COMMIT marker round-trips, KafkaJS sees a control batch, produce validation refuses it', async () => {
+    const marker = encodeEndTransactionMarker({
+      type: ControlRecordType.commit,
+      coordinatorEpoch: 12,
+      producerId: 77,
+      producerEpoch: 3,
+      timestamp: T0,
+      baseOffset: 500,
+      partitionLeaderEpoch: 4,
+    });
+    const decoded = decodeBatch(marker);
+    expect(decoded.control).toBe(true);
+    expect(decoded.transactional).toBe(true);
+    expect(decoded.records).toHaveLength(1);
+    expect(readEndTransactionMarker(decoded.records[0]!)).toEqual({
+      type: ControlRecordType.commit,
+      coordinatorEpoch: 12,
+    });
+    const theirs = await decodeWithKafkaJs(marker);
+    expect(theirs.isControlBatch).toBe(true);
+    expect(theirs.inTransaction).toBe(true);
+    expect(theirs.producerId).toBe('77');
+    const stamped = Buffer.from(marker);
+    stamped.writeBigInt64BE(0n, 0);
+    expect(() => validateProducedBatch(stamped, { maxMessageBytes: 1 << 20 })).toThrow(/control batches/);
   });
 });
