@@ -15,7 +15,8 @@
 //  9. codec id known and supported             UNSUPPORTED_COMPRESSION_TYPE
 // 10. recordCount == lastOffsetDelta + 1 > 0   INVALID_RECORD
 // 11. not a control batch                      INVALID_RECORD
-// 12. producerId >= 0 implies baseSequence>=0  INVALID_RECORD
+// 12. producerId and timestamps within 2^53   INVALID_RECORD / INVALID_TIMESTAMP (ours: numbers)
+//     producerId >= 0 implies baseSequence>=0  INVALID_RECORD
 // 13. records parse, offset deltas 0..n-1     INVALID_RECORD (blob that does not inflate: CORRUPT_MESSAGE)
 // 14. CreateTime record timestamps within     INVALID_TIMESTAMP (optional: timestampBounds)
 //     message.timestamp.before/after.max.ms
@@ -186,6 +187,22 @@ function validateBatchAt(batch: Buffer, pos: number, options: ProduceValidationO
     throw new RaftkaError(
       'INVALID_RECORD',
       `clients may not write control batches (attributes 0x${header.attributes.toString(16)} have the control bit set)`,
+    );
+  }
+  // Our API carries int64 fields as numbers (exact to 2^53, see
+  // docs/record-format.md). Producer ids come from the broker's
+  // InitProducerId and timestamps are ms, so anything larger is not a real
+  // client's batch; refuse it rather than round it.
+  if (!Number.isSafeInteger(header.producerId)) {
+    throw new RaftkaError(
+      'INVALID_RECORD',
+      `producerId ${header.producerId} is outside the range Raftka supports (±2^53)`,
+    );
+  }
+  if (!Number.isSafeInteger(header.baseTimestamp) || !Number.isSafeInteger(header.maxTimestamp)) {
+    throw new RaftkaError(
+      'INVALID_TIMESTAMP',
+      `batch timestamps (base ${header.baseTimestamp}, max ${header.maxTimestamp}) are outside the range Raftka supports (±2^53 ms)`,
     );
   }
   if (header.producerId >= 0 && header.baseSequence < 0) {

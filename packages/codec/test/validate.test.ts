@@ -213,4 +213,16 @@ describe('validateProducedBatch', () => {
       message: expect.stringContaining(`record 1 of batch at base offset 0 has timestamp ${T0 + 1}`),
     });
   });
+
+  it('INVALID_RECORD / INVALID_TIMESTAMP for int64 fields beyond 2^53, which our numbers cannot carry', () => {
+    const pid = batch({ producerId: 1, baseSequence: 0 });
+    pid.writeBigInt64BE(2n ** 60n, Offsets.producerId);
+    expect(errorOf(() => validateProducedBatch(recrc(pid), opts))).toMatchObject({
+      name: 'INVALID_RECORD',
+      message: expect.stringContaining('outside the range Raftka supports'),
+    });
+    const ts = batch();
+    ts.writeBigInt64BE(-(2n ** 62n), Offsets.maxTimestamp);
+    expect(errorOf(() => validateProducedBatch(recrc(ts), opts))).toMatchObject({ name: 'INVALID_TIMESTAMP' });
+  });
 });
