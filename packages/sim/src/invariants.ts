@@ -17,6 +17,8 @@
 // - StateMachinePrefix: each state machine applies committed entries in order,
 //   with no gap, and never below what it already applied (no truncation there).
 // - LeaderNeverLoadsSnapshot.
+// - SnapshotAtLogStart: a node whose log no longer starts at 0 has a snapshot
+//   on disk reaching at least its log start (else lagging nodes are stuck).
 
 import type { LogEntry, NodeId, Ready, Snapshot } from '@raftka/raft';
 import { imageEndOffset, imageEntryAt, imageStartOffset } from './disk.js';
@@ -31,7 +33,8 @@ export type InvariantName =
   | 'DurableBeforeVisible'
   | 'ConsistentCommittedData'
   | 'StateMachinePrefix'
-  | 'LeaderNeverLoadsSnapshot';
+  | 'LeaderNeverLoadsSnapshot'
+  | 'SnapshotAtLogStart';
 
 export const ALL_INVARIANTS: readonly InvariantName[] = [
   'SingleLeader',
@@ -42,6 +45,7 @@ export const ALL_INVARIANTS: readonly InvariantName[] = [
   'ConsistentCommittedData',
   'StateMachinePrefix',
   'LeaderNeverLoadsSnapshot',
+  'SnapshotAtLogStart',
 ];
 
 interface CommittedRecord {
@@ -114,7 +118,19 @@ export class RaftInvariants implements RaftDriverObserver {
         this.#checkLeaderHighWatermark(node);
       }
       this.#checkCommittedLog(node);
+      this.#checkSnapshotAtLogStart(node);
     }
+  }
+
+  #checkSnapshotAtLogStart(node: RaftControllerNode): void {
+    const logStartOffset = node.core.logStartOffset;
+    if (logStartOffset === 0) return;
+    const snapshotEnd = node.disk.written.snapshot?.id.endOffset ?? 0;
+    this.#check(
+      'SnapshotAtLogStart',
+      snapshotEnd >= logStartOffset,
+      () => `node ${node.nodeId}'s log starts at ${logStartOffset} but its latest snapshot ends at ${snapshotEnd}`,
+    );
   }
 
   #checkDurableEpoch(node: RaftControllerNode): void {
