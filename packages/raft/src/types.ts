@@ -189,6 +189,24 @@ export type RaftMessage =
 
 // --- Ready ----------------------------------------------------------------
 
+/**
+ * What the driver must do after an event, in this order:
+ *
+ * 1. Persist `quorumState`, then `truncateFrom`, `snapshot`, `deleteBefore`
+ *    and `entries` (fsync when `mustSync`).
+ * 2. Only then send `messages`. Durable before visible: a vote, a new epoch,
+ *    or a fetch offset (which tells the leader the entries below it are on
+ *    disk) must never reach another node before it is on this node's disk.
+ * 3. Apply `installSnapshot`, then `committed`, to the state machine.
+ * 4. Call `advance(ready)`. The leader counts its own log toward the high
+ *    watermark only up to the entries of advanced Readys.
+ *
+ * `hasReady()` is false while a Ready is handed out and not yet advanced, so
+ * Readys are processed one at a time, in order. Events (`step`, `tick`, ...)
+ * may still arrive in between; their effects come in the next Ready.
+ * After a restart, the first Ready hands a recovered snapshot to the state
+ * machine in `installSnapshot` (not in `snapshot`, which is already durable).
+ */
 export interface Ready {
   /** Persist first: new election state (epoch, vote, leader). */
   quorumState?: QuorumStateRecord;
