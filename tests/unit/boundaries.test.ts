@@ -12,7 +12,16 @@ const packagesDir = join(root, 'packages');
 
 /** Packages that must stay sans-IO and deterministic. */
 const CORE = ['common', 'raft', 'sim', 'metadata', 'replication'];
-const BANNED_IMPORTS = [/^node:fs/, /^fs($|\/)/, /^node:net$/, /^net$/, /^@grpc\//, /^level$/, /^pino/, /^prom-client$/];
+const BANNED_IMPORTS = [
+  /^node:fs/,
+  /^fs($|\/)/,
+  /^node:net$/,
+  /^net$/,
+  /^@grpc\//,
+  /^level$/,
+  /^pino/,
+  /^prom-client$/,
+];
 const BANNED_CALLS = [/\bDate\.now\(/, /\bMath\.random\(/, /\bperformance\.now\(/, /\bsetTimeout\(/, /\bsetInterval\(/];
 
 /** Layer of each package; a package may depend only on lower layers. */

@@ -1,3 +1,9 @@
 // The raftka CLI package: configuration, node processes, the local cluster,
-// the simulator front end and benchmarks. The `raftka` bin is src/cli.ts.
+// the simulator front end and benchmarks. The `raftka` bin is src/cli.ts; the
+// exports below are what tests and benchmarks drive clusters with.
 export * from './config.js';
+export { LocalCluster, type LocalClusterOptions, type LocalNode } from './local-cluster.js';
+export { ensureMetaProperties } from './meta-properties.js';
+export { NetnsNetwork, type NetnsOptions } from './netns.js';
+export { type NodeStatus, type QuorumStatus, quorumStatus } from './quorum-status.js';
+export { waitFor } from './wait.js';

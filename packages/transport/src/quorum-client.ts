@@ -43,6 +43,8 @@ const DEFAULTS = {
   maxMessageBytes: 64 * 1024 * 1024,
 };
 
+const RETRIABLE_APPEND_ERRORS = new Set(['NOT_LEADER_OR_FOLLOWER', 'NETWORK_EXCEPTION', 'REQUEST_TIMED_OUT']);
+
 export class QuorumClient {
   readonly #options: Required<QuorumClientOptions>;
   readonly #clients = new Map<string, Client>();
@@ -78,7 +80,8 @@ export class QuorumClient {
           this.#leaderEndpoint = err.leaderEndpoint;
           continue;
         }
-        if (err.errorName !== 'NOT_LEADER_OR_FOLLOWER' && err.errorName !== 'NETWORK_EXCEPTION') throw err;
+        // A timed-out append may have committed; retrying is at-least-once, as documented above.
+        if (!RETRIABLE_APPEND_ERRORS.has(err.errorName)) throw err;
         this.#leaderEndpoint = undefined;
         await sleep(Math.min(this.#options.retryBackoffMs * 2 ** Math.min(attempt, 4), 500));
       }

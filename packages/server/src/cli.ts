@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// The `raftka` command line: one binary with a subcommand per job (run a
+// node, start a local cluster, run the simulator, benchmarks, admin). Each
+// subcommand lives in commands/ and is loaded lazily, so `raftka config docs`
+// does not pay for loading gRPC and LevelDB.
+import { isRaftkaError } from '@raftka/common';
+import { Command, Option } from 'commander';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const program = new Command()
+  .name('raftka')
+  .description('Raftka: a Kafka-style replicated log cluster with a KRaft-style metadata quorum')
+  .showHelpAfterError();
+
+program
+  .command('controller')
+  .description('run one controller node (a voter of the metadata quorum)')
+  .option('-c, --config <file>', 'properties file with node settings')
+  .option('-o, --override <key=value>', 'set a config key (repeatable; wins over the file)', collect, [])
+  .action(async (opts: { config?: string; override: string[] }) => {
+    const { runController } = await import('./commands/controller.js');
+    await runController(opts);
+  });
+
+program
+  .command('local')
+  .description('start a local cluster on 127.0.0.1 (data under ./data) and show its status until Ctrl-C')
+  .option('--data-dir <dir>', 'root data directory', './data')
+  .option('--keep-data', 'keep the data of the previous run instead of starting fresh', false)
+  .addOption(new Option('--controllers <n>', 'number of controllers').default(3).argParser(Number))
+  .option('--base-port <port>', 'first controller port', (v) => Number(v), 19091)
+  .option('--base-metrics-port <port>', 'first metrics port', (v) => Number(v), 19191)
+  .action(async (opts) => {
+    const { runLocal } = await import('./commands/local.js');
+    await runLocal(opts);
+  });
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new Error(`"${v}" is not an integer`);
+  return n;
+};
+
+program
+  .command('sim')
+  .description('run the deterministic simulator over seeds; exits 1 on any invariant violation')
+  .option('--seeds <n>', 'how many consecutive seeds to run', int)
+  .option('--seed <n>', 'run (replay) exactly this seed', int)
+  .option('--first-seed <n>', 'first seed of the range', int)
+  .option('--voters <n>', 'voters per cluster (default: 3 or 5 per seed)', int)
+  .option('--observers <n>', 'observers per cluster', int)
+  .option('--scenario <name>', 'scenario name (default random)')
+  .option('--max-sim-time-ms <ms>', 'simulated length of the fault phase', int)
+  .option('--time-budget-ms <ms>', 'stop starting seeds after this much wall-clock time', int)
+  .option('--trace', 'print the event trace of failing seeds')
+  .option('--json', 'print a JSON summary as the last line')
+  .action(async (opts) => {
+    const { runSimCommand } = await import('./commands/sim.js');
+    process.exitCode = runSimCommand(opts);
+  });
+
+const bench = program.command('bench').description('benchmarks that print figures (last line JSON with --json)');
+bench
+  .command('quorum')
+  .description('3 controller processes on loopback: writes/s, commit latency, failover after SIGKILL of the leader')
+  .option('--json', 'print one JSON object as the last line')
+  .option('--inflight <n>', 'appends in flight for the throughput phase', int, 64)
+  .option('--seconds <n>', 'length of the throughput phase', int, 10)
+  .option('--trials <n>', 'failover trials', int, 5)
+  .option('--record-bytes <n>', 'bytes per record', int, 100)
+  .option('--base-port <port>', 'first controller port', int, 19391)
+  .option('-o, --override <key=value>', 'config override for every node (repeatable)', collect, [])
+  .action(async (opts) => {
+    const { runQuorumBench } = await import('./bench/quorum.js');
+    const result = await runQuorumBench({
+      ...opts,
+      json: Boolean(opts.json),
+      overrides: opts.override,
+      log: (l) => console.log(l),
+    });
+    if (opts.json) console.log(JSON.stringify(result));
+  });
+
+const config = program.command('config').description('configuration keys');
+config
+  .command('docs')
+  .description('print every configuration key with its default and unit (Markdown)')
+  .action(async () => {
+    const { configTableMarkdown } = await import('./config.js');
+    process.stdout.write(`${configTableMarkdown()}\n`);
+  });
+config
+  .command('check')
+  .description('validate a node configuration and print the effective values')
+  .option('-c, --config <file>', 'properties file')
+  .option('-o, --override <key=value>', 'set a config key (repeatable)', collect, [])
+  .action(async (opts: { config?: string; override: string[] }) => {
+    const { readNodeConfig } = await import('./commands/controller.js');
+    const c = readNodeConfig(opts);
+    for (const [k, v] of Object.entries(c.effective)) process.stdout.write(`${k}=${v}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isRaftkaError(err)) {
+    process.stderr.write(`raftka: ${err.errorName}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`raftka: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exit(1);
+});

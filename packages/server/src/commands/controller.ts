@@ -1,0 +1,72 @@
+// `raftka controller`: run one controller node until SIGTERM/SIGINT. The
+// first signal shuts down gracefully (a leader resigns with EndQuorumEpoch so
+// the quorum fails over in about one round trip); a second one exits at once.
+import { readFileSync } from 'node:fs';
+import { startControllerNode } from '@raftka/controller';
+import { createLogger, type LogLevel } from '@raftka/observability';
+import { loadRawConfig, type NodeConfig, resolveConfig } from '../config.js';
+import { ensureMetaProperties } from '../meta-properties.js';
+
+export interface NodeCommandOptions {
+  config?: string;
+  override: string[];
+}
+
+export function readNodeConfig(options: NodeCommandOptions): NodeConfig {
+  const text = options.config === undefined ? null : readFileSync(options.config, 'utf8');
+  return resolveConfig(loadRawConfig(text, options.config ?? '(flags)', options.override));
+}
+
+export async function runController(options: NodeCommandOptions): Promise<void> {
+  const config = readNodeConfig(options);
+  if (config.roles.includes('broker')) {
+    throw new Error('process.roles=broker is not available yet: this release runs controller nodes only');
+  }
+  const logger = createLogger({ nodeId: config.nodeId, role: 'controller', level: config.logLevel as LogLevel });
+  const meta = ensureMetaProperties(config.metadataLogDir, config.clusterId, config.nodeId);
+  logger.info({ config: config.effective, metaProperties: meta }, 'starting controller');
+  const node = await startControllerNode({
+    nodeId: config.nodeId,
+    clusterId: config.clusterId,
+    voters: config.voters,
+    listenHost: config.listenHost,
+    listenPort: config.listenPort,
+    metadataLogDir: config.metadataLogDir,
+    metricsPort: config.metricsPort,
+    raft: {
+      electionTimeoutMs: config.electionTimeoutMs,
+      electionBackoffMaxMs: config.electionBackoffMaxMs,
+      fetchTimeoutMs: config.fetchTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      fetchMaxWaitMs: config.fetchMaxWaitMs,
+      fetchMaxBytes: config.fetchMaxBytes,
+      snapshotChunkBytes: config.snapshotChunkBytes,
+    },
+    appendLingerMs: config.appendLingerMs,
+    snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
+    logger,
+  });
+  logger.info({ port: node.port, metricsPort: node.metricsPort }, 'controller listening');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal, exiting without a graceful shutdown');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    node.shutdown().then(
+      () => {
+        logger.info('controller stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

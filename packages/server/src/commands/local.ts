@@ -1,0 +1,79 @@
+// `raftka local` (`pnpm start`): a local cluster of separate node processes on
+// 127.0.0.1 with data under ./data, a status view until Ctrl-C, then a clean
+// shutdown of every node. Nothing is created in the cluster by surprise.
+import { QuorumClient } from '@raftka/transport';
+import { LocalCluster } from '../local-cluster.js';
+import { type QuorumStatus, quorumStatus } from '../quorum-status.js';
+
+export interface LocalOptions {
+  dataDir: string;
+  keepData: boolean;
+  controllers: number;
+  basePort: number;
+  baseMetricsPort: number;
+}
+
+export async function runLocal(options: LocalOptions): Promise<void> {
+  const cluster = new LocalCluster({
+    dataDir: options.dataDir,
+    controllers: options.controllers,
+    basePort: options.basePort,
+    baseMetricsPort: options.baseMetricsPort,
+    fresh: !options.keepData,
+  });
+  cluster.start();
+  const out = process.stdout;
+  out.write(
+    `Raftka local cluster "${cluster.clusterId}" (data under ${options.dataDir}${options.keepData ? ', kept' : ''})\n`,
+  );
+  for (const n of cluster.nodes.values()) {
+    out.write(
+      `  controller ${n.nodeId}: grpc 127.0.0.1:${n.port}  metrics http://127.0.0.1:${n.metricsPort}/metrics  log ${n.logFile}\n`,
+    );
+  }
+  out.write(`  controller.quorum.voters=${cluster.voters}\n\nCtrl-C stops the cluster.\n\n`);
+
+  const clients = new Map(
+    cluster.endpoints.map((e) => [
+      e.nodeId,
+      new QuorumClient({
+        clusterId: cluster.clusterId,
+        bootstrapEndpoints: [`${e.host}:${e.port}`],
+        requestTimeoutMs: 500,
+      }),
+    ]),
+  );
+  let stopping = false;
+  let lastLine = '';
+  const render = async () => {
+    const status = await quorumStatus(clients);
+    const line = formatStatus(status);
+    if (out.isTTY) out.write(`\r\x1b[2K${line}`);
+    else if (line !== lastLine) out.write(`${line}\n`);
+    lastLine = line;
+  };
+  const timer = setInterval(() => {
+    if (!stopping) void render();
+  }, 1000);
+
+  const stop = async () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    clearInterval(timer);
+    out.write('\nstopping the cluster...\n');
+    for (const c of clients.values()) c.close();
+    await cluster.stop();
+    out.write('stopped.\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+function formatStatus(s: QuorumStatus): string {
+  const nodes = s.nodes
+    .map((n) => (n.reachable ? `${n.nodeId}:${n.role}@${n.epoch} hw=${n.highWatermark}` : `${n.nodeId}:down`))
+    .join('  ');
+  const leader = s.leaderId === -1 ? 'no leader' : `leader ${s.leaderId} (epoch ${s.epoch})`;
+  return `${new Date().toISOString().slice(11, 19)}  ${leader}  |  ${nodes}`;
+}
