@@ -3,7 +3,6 @@
 // records into a MetadataDelta; the quorum controller's handlers, which turn
 // requests into records; replica placement; and the broker-side view of a
 // delta (localChanges). No IO, clock or randomness of its own.
-export { RecordBatch } from './batch.js';
 export {
   CONFIG_SCHEMA,
   type ConfigKey,

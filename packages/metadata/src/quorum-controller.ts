@@ -15,7 +15,6 @@
 // registered broker's last contact with now (KAFKA-18138), so a failover does
 // not fence healthy brokers whose heartbeats went to the old controller.
 import { assert, type ErrorName, RaftkaError, type Random } from '@raftka/common';
-import { RecordBatch } from './batch.js';
 import { parseBooleanConfig, parseIntConfig, requireConfigKey, validateConfigValue } from './config-schema.js';
 import { MetadataDelta } from './delta.js';
 import { type BrokerRegistration, MetadataImage, NO_LEADER, type PartitionRegistration } from './image.js';
@@ -23,6 +22,7 @@ import { ControllerCounters } from './metrics.js';
 import { buildPartitionChange } from './partition-change.js';
 import { placeReplicas } from './placement.js';
 import type { ConfigRecord, MetadataRecord, PartitionRecord } from './records.js';
+import { RecordsBuilder } from './records-builder.js';
 import {
   type AllocateProducerIdsRequest,
   type AllocateProducerIdsResponse,
@@ -185,7 +185,7 @@ export class QuorumController {
     assert(this.#active, `${what} on a controller that is not active`);
   }
 
-  #finish<T>(batch: RecordBatch, response: T): ControllerResult<T> {
+  #finish<T>(batch: RecordsBuilder, response: T): ControllerResult<T> {
     this.counters.leaderElections += batch.elections;
     this.counters.uncleanLeaderElections += batch.uncleanElections;
     return { records: batch.records, response };
@@ -202,7 +202,7 @@ export class QuorumController {
     if (incarnationId === '') throw new RaftkaError('INVALID_REQUEST', 'empty incarnation id');
     const image = this.#latest;
     const existing = image.broker(brokerId);
-    const batch = new RecordBatch(image);
+    const batch = new RecordsBuilder(image);
     if (existing !== undefined) {
       if (existing.incarnationId === incarnationId) {
         // A retry whose first answer was lost: same process, same epoch.
@@ -234,7 +234,7 @@ export class QuorumController {
     const broker = this.#checkBrokerEpoch(request.brokerId, request.brokerEpoch);
     this.#touch(broker.brokerId, nowMs, request.currentMetadataOffset);
     const isCaughtUp = request.currentMetadataOffset >= broker.brokerEpoch;
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const change = (c: 'fence' | 'unfence' | 'controlled-shutdown') =>
       batch.add({
         type: 'BrokerRegistrationChange',
@@ -279,7 +279,7 @@ export class QuorumController {
   /** Fences every unfenced broker whose last contact is more than the session timeout ago. */
   maybeFenceStaleBrokers(nowMs: number): ControllerResult<FenceStaleBrokersResponse> {
     this.#requireActive('maybeFenceStaleBrokers');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const fencedBrokerIds: number[] = [];
     let nextCheckMs: number | null = null;
     for (const broker of [...this.#latest.brokers.values()].sort((a, b) => a.brokerId - b.brokerId)) {
@@ -308,7 +308,7 @@ export class QuorumController {
   brokerConnectionLost(brokerId: number, brokerEpoch: number): ControllerResult<{ fenced: boolean }> {
     this.#requireActive('brokerConnectionLost');
     const broker = this.#latest.broker(brokerId);
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     if (broker === undefined || broker.brokerEpoch !== brokerEpoch) return this.#finish(batch, { fenced: false });
     // The process behind this epoch is gone: its restart may register at once.
     this.#expireSession(brokerId);
@@ -382,7 +382,7 @@ export class QuorumController {
    * Takes a broker out of every ISR it is in (the last member stays) and gives
    * every partition it leads a new leader, all in the caller's batch.
    */
-  #moveAway(batch: RecordBatch, brokerId: number): void {
+  #moveAway(batch: RecordsBuilder, brokerId: number): void {
     const image = batch.image;
     const mayLead = (id: number): boolean => id !== brokerId && image.isActiveBroker(id);
     for (const topic of image.topicsById.values()) {
@@ -405,7 +405,7 @@ export class QuorumController {
   }
 
   /** A broker comes back: offline partitions it can lead get a leader again. */
-  #electOnUnfence(batch: RecordBatch, brokerId: number): void {
+  #electOnUnfence(batch: RecordsBuilder, brokerId: number): void {
     const image = batch.image;
     const mayLead = (id: number): boolean => id === brokerId || image.isActiveBroker(id);
     for (const topic of image.topicsById.values()) {
@@ -430,7 +430,7 @@ export class QuorumController {
 
   createTopics(topics: readonly CreatableTopic[]): ControllerResult<CreateTopicResult[]> {
     this.#requireActive('createTopics');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const counts = new Map<string, number>();
     for (const t of topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
     const results = topics.map((topic): CreateTopicResult => {
@@ -452,7 +452,7 @@ export class QuorumController {
     return this.#finish(batch, results);
   }
 
-  #createTopic(batch: RecordBatch, topic: CreatableTopic): CreateTopicResult {
+  #createTopic(batch: RecordsBuilder, topic: CreatableTopic): CreateTopicResult {
     const image = batch.image;
     validateTopicName(topic.name, image);
     const configRecords: ConfigRecord[] = Object.entries(topic.configs ?? {}).map(([name, value]) => ({
@@ -571,7 +571,7 @@ export class QuorumController {
 
   deleteTopics(names: readonly string[]): ControllerResult<DeleteTopicResult[]> {
     this.#requireActive('deleteTopics');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const results = [...new Set(names)].map((name): DeleteTopicResult => {
       const topic = batch.image.topicByName(name);
       if (topic === undefined) {
@@ -585,7 +585,7 @@ export class QuorumController {
 
   createPartitions(topics: readonly CreatePartitionsTopic[]): ControllerResult<CreatePartitionsResult[]> {
     this.#requireActive('createPartitions');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const results = topics.map((request): CreatePartitionsResult => {
       try {
         this.#createPartitions(batch, request);
@@ -598,7 +598,7 @@ export class QuorumController {
     return this.#finish(batch, results);
   }
 
-  #createPartitions(batch: RecordBatch, request: CreatePartitionsTopic): void {
+  #createPartitions(batch: RecordsBuilder, request: CreatePartitionsTopic): void {
     const image = batch.image;
     const topic = image.topicByName(request.name);
     if (topic === undefined) throw new RaftkaError('UNKNOWN_TOPIC_OR_PARTITION', `Unknown topic ${request.name}`);
@@ -649,7 +649,7 @@ export class QuorumController {
     validateOnly = false,
   ): ControllerResult<AlterConfigsResult[]> {
     this.#requireActive('incrementalAlterConfigs');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const results = resources.map((resource): AlterConfigsResult => {
       const { resourceType, resourceName } = resource;
       try {
@@ -733,7 +733,7 @@ export class QuorumController {
         `broker ${ineligible} cannot join the ISR of ${topicId}-${partition}: fenced or in controlled shutdown`,
       );
     }
-    const batch = new RecordBatch(image);
+    const batch = new RecordsBuilder(image);
     const changed = newIsr.length !== current.isr.length || newIsr.some((id, i) => current.isr[i] !== id);
     if (changed) {
       batch.add({ type: 'PartitionChange', topicId, partition, leader: null, isr: [...newIsr], replicas: null });
@@ -750,7 +750,7 @@ export class QuorumController {
 
   electLeaders(request: ElectLeadersRequest): ControllerResult<ElectLeadersResult[]> {
     this.#requireActive('electLeaders');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     const image = batch.image;
     const targets =
       request.partitions ??
@@ -769,7 +769,7 @@ export class QuorumController {
   }
 
   #elect(
-    batch: RecordBatch,
+    batch: RecordsBuilder,
     topicId: string,
     topicName: string,
     partition: number,
@@ -818,7 +818,7 @@ export class QuorumController {
   maybeBalancePartitionLeaders(): ControllerResult<BalanceLeadersResponse> {
     this.#requireActive('maybeBalancePartitionLeaders');
     const image = this.#latest;
-    const batch = new RecordBatch(image);
+    const batch = new RecordsBuilder(image);
     if (!parseBooleanConfig(image.effectiveConfig(null, 'auto.leader.rebalance.enable'))) {
       return this.#finish(batch, { elections: 0, moreRemaining: false });
     }
@@ -873,7 +873,7 @@ export class QuorumController {
   maybeElectUncleanLeaders(): ControllerResult<{ elections: number }> {
     this.#requireActive('maybeElectUncleanLeaders');
     const image = this.#latest;
-    const batch = new RecordBatch(image);
+    const batch = new RecordsBuilder(image);
     let elections = 0;
     for (const topic of image.topicsById.values()) {
       if (!parseBooleanConfig(image.effectiveConfig(topic.name, 'unclean.leader.election.enable'))) continue;
@@ -902,7 +902,7 @@ export class QuorumController {
     const start = this.#latest.nextProducerId;
     const next = start + this.#producerIdBlockSize;
     if (!Number.isSafeInteger(next)) throw new RaftkaError('UNKNOWN_SERVER_ERROR', 'producer ids are exhausted');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     batch.add({
       type: 'ProducerIds',
       brokerId: request.brokerId,
@@ -914,7 +914,7 @@ export class QuorumController {
 
   updateFeatures(updates: readonly FeatureUpdate[]): ControllerResult<null> {
     this.#requireActive('updateFeatures');
-    const batch = new RecordBatch(this.#latest);
+    const batch = new RecordsBuilder(this.#latest);
     for (const u of updates) {
       if (u.name === '' || !Number.isSafeInteger(u.featureLevel) || u.featureLevel < 0 || u.featureLevel > 32_767) {
         throw new RaftkaError('INVALID_REQUEST', `feature ${JSON.stringify(u.name)} level ${u.featureLevel}`);

@@ -8,7 +8,7 @@ import {
   type ControllerResult,
   decodeRecord,
   encodeRecord,
-  type MetadataImage,
+  MetadataImage,
   type MetadataRecord,
   type PartitionRegistration,
   QuorumController,
@@ -21,13 +21,29 @@ export interface LoggedRecord {
 }
 
 export class Harness {
-  readonly controller: QuorumController;
+  controller: QuorumController;
+  readonly #seed: number;
   readonly log: LoggedRecord[] = [];
   readonly epochs = new Map<number, number>();
   nowMs = 1_000;
 
   constructor(options: Partial<QuorumControllerOptions> & { seed?: number } = {}) {
-    this.controller = new QuorumController({ random: new SeededRandom(options.seed ?? 1), ...options });
+    this.#seed = options.seed ?? 1;
+    this.controller = new QuorumController({ random: new SeededRandom(this.#seed), ...options });
+    this.controller.becomeActive(this.nowMs);
+  }
+
+  /**
+   * The active controller fails over to a new one that loads the committed
+   * image from a snapshot and becomes active now; soft state starts afresh.
+   */
+  failover(): void {
+    const snapshot = this.controller.committedImage.toBytes();
+    this.controller = new QuorumController({
+      random: new SeededRandom(this.#seed + this.log.length),
+      brokerSessionTimeoutMs: this.controller.brokerSessionTimeoutMs,
+      image: MetadataImage.fromBytes(snapshot),
+    });
     this.controller.becomeActive(this.nowMs);
   }
 
@@ -145,6 +161,22 @@ export function checkPartitionInvariants(image: MetadataImage): void {
           true,
         );
       }
+    });
+  }
+}
+
+/** Epochs only move forward: leader epoch on a leader change, partition epoch on any change. */
+export function checkEpochsAdvance(before: MetadataImage, after: MetadataImage): void {
+  for (const [topicId, topic] of after.topicsById) {
+    const old = before.topicsById.get(topicId);
+    if (old === undefined) continue;
+    topic.partitions.forEach((p, i) => {
+      const q = old.partitions[i];
+      if (q === undefined || JSON.stringify(p) === JSON.stringify(q)) return;
+      const where = `${topic.name}-${i}`;
+      expect(p.partitionEpoch, `${where} partition epoch advances`).toBeGreaterThan(q.partitionEpoch);
+      if (p.leader !== q.leader) expect(p.leaderEpoch, `${where} leader epoch advances`).toBeGreaterThan(q.leaderEpoch);
+      else expect(p.leaderEpoch, `${where} leader epoch never goes back`).toBeGreaterThanOrEqual(q.leaderEpoch);
     });
   }
 }

@@ -1,8 +1,8 @@
-import { isRaftkaError } from '@raftka/common';
+import { isRaftkaError, SeededRandom } from '@raftka/common';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { controllerImageGauges, MetadataDelta, MetadataImage, replayAll } from '../src/index.js';
-import { checkPartitionInvariants, Harness } from './harness.js';
+import { controllerImageGauges, MetadataDelta, MetadataImage, QuorumController, replayAll } from '../src/index.js';
+import { checkEpochsAdvance, checkPartitionInvariants, Harness } from './harness.js';
 
 type Op =
   | { kind: 'register'; broker: number; rack: number; fresh: boolean }
@@ -10,6 +10,7 @@ type Op =
   | { kind: 'tick'; ms: number }
   | { kind: 'heartbeatAll' }
   | { kind: 'crash'; broker: number }
+  | { kind: 'failover' }
   | { kind: 'connectionLost'; broker: number }
   | { kind: 'create'; topic: number; partitions: number; rf: number; unclean: boolean }
   | { kind: 'delete'; topic: number }
@@ -42,6 +43,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 4000 }) }),
   { arbitrary: fc.constant({ kind: 'heartbeatAll' as const }), weight: 3 },
   { arbitrary: fc.record({ kind: fc.constant('crash' as const), broker }), weight: 2 },
+  fc.constant({ kind: 'failover' as const }),
   fc.record({ kind: fc.constant('connectionLost' as const), broker }),
   {
     arbitrary: fc.record({
@@ -109,6 +111,9 @@ function run(h: Harness, o: Op): void {
         h.nowMs += h.controller.brokerSessionTimeoutMs + 1;
         for (const b of h.image.brokers.values()) if (!b.fenced && b.brokerId !== o.broker) h.heartbeat(b.brokerId);
         h.apply(h.controller.maybeFenceStaleBrokers(h.nowMs));
+        return;
+      case 'failover':
+        h.failover();
         return;
       case 'heartbeatAll':
         h.heartbeatAll();
@@ -196,10 +201,28 @@ describe('MetadataImage snapshots', () => {
         h.addBrokers([1, 2, 3, 4], (id) => `rack-${id % 2}`);
         run(h, { kind: 'create', topic: 0, partitions: 3, rf: 3, unclean: false });
         run(h, { kind: 'create', topic: 1, partitions: 2, rf: 2, unclean: true });
+        // A standby controller replays each committed batch as it commits.
+        const standby = new QuorumController({ random: new SeededRandom(0) });
+        standby.replayBatch(
+          h.log.map((r) => r.record),
+          0,
+        );
+        standby.commit(h.endOffset - 1);
         for (const o of ops) {
+          const before = h.image;
+          const from = h.endOffset;
           run(h, o);
           checkPartitionInvariants(h.image);
+          checkEpochsAdvance(before, h.image);
+          if (h.endOffset > from) {
+            standby.replayBatch(
+              h.log.slice(from).map((r) => r.record),
+              from,
+            );
+            standby.commit(h.endOffset - 1);
+          }
         }
+        expect(standby.committedImage.equals(h.image)).toBe(true);
         const whole = replayAll(MetadataImage.EMPTY, h.log);
         expect(Buffer.from(whole.toBytes()).equals(Buffer.from(h.image.toBytes()))).toBe(true);
         const k = h.log.length === 0 ? 0 : cut % (h.log.length + 1);

@@ -11,7 +11,7 @@ import type { MetadataImage } from './image.js';
 import type { PartitionChangeOutcome } from './partition-change.js';
 import type { MetadataRecord } from './records.js';
 
-export class RecordBatch {
+export class RecordsBuilder {
   readonly records: MetadataRecord[] = [];
   /** Leader changes decided in this batch. */
   elections = 0;
