@@ -1,7 +1,7 @@
 // Partition log store: segments of RecordBatch v2, sparse offset and time
 // indexes, leader-epoch cache, checkpoints, crash recovery, retention and
 // compaction. See docs/log-storage.md.
-export { type BenchLine, type LogBenchOptions, type LogBenchResult, runLogBench } from './bench.js';
+export { type LogBenchOptions, type LogBenchResult, runLogBench } from './bench.js';
 export {
   type CleanupPolicy,
   DEFAULT_LOG_CONFIG,

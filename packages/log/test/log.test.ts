@@ -416,7 +416,7 @@ describe('file handle cache', () => {
     const cache = new FileHandleCache(16);
     const root = tempDir();
     const logs: PartitionLog[] = [];
-    const partitions = 400;
+    const partitions = 250;
     for (let p = 0; p < partitions; p++) {
       const log = PartitionLog.open(join(root, `topic-${p}`), { fileCache: cache });
       log.appendAsLeader(valuesBatch(1, `p${p}-`), 0);
@@ -429,6 +429,7 @@ describe('file handle cache', () => {
       expect(recordsOf(log.read(0, 1000)).map((r) => r.value)).toEqual([`p${p}-0`, `q${p}-0`]);
     }
     expect(cache.stats().evictions).toBeGreaterThan(partitions);
+    expect(cache.stats().open).toBeLessThanOrEqual(16);
     for (const log of logs) log.close();
     expect(cache.openCount).toBe(0);
     const header = readBatchHeader(readFileSync(join(root, 'topic-7', '00000000000000000000.log')));
