@@ -3,6 +3,7 @@
 // node, start a local cluster, run the simulator, benchmarks, admin). Each
 // subcommand lives in commands/ and is loaded lazily, so `raftka config docs`
 // does not pay for loading gRPC and LevelDB.
+import { tmpdir } from 'node:os';
 import { isRaftkaError } from '@raftka/common';
 import { Command, Option } from 'commander';
 
@@ -80,6 +81,18 @@ bench
       log: (l) => console.log(l),
     });
     if (opts.json) console.log(JSON.stringify(result));
+  });
+
+bench
+  .command('log')
+  .description('partition log: append, read and recovery throughput against plain sequential writes')
+  .option('--json', 'print one JSON object as the last line')
+  .option('--dir <dir>', 'scratch directory (on the disk to measure)', tmpdir())
+  .option('--size-gib <n>', 'GiB appended per run and recovered', Number, 1)
+  .action(async (opts) => {
+    const { runLogBench } = await import('@raftka/log');
+    // With --json the bench prints its human-readable lines nowhere and the JSON object last.
+    await runLogBench({ dir: opts.dir, json: Boolean(opts.json), sizeGiB: opts.sizeGib, log: (l) => console.log(l) });
   });
 
 const config = program.command('config').description('configuration keys');
