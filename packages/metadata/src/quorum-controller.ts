@@ -33,6 +33,7 @@ import {
   type ApiError,
   apiError,
   type BalanceLeadersResponse,
+  type BrokerDescription,
   type BrokerHeartbeatRequest,
   type BrokerHeartbeatResponse,
   type BrokerRegistrationRequest,
@@ -316,6 +317,25 @@ export class QuorumController {
     this.#moveAway(batch, brokerId);
     batch.add({ type: 'BrokerRegistrationChange', brokerId, brokerEpoch, change: 'fence' });
     return this.#finish(batch, { fenced: true });
+  }
+
+  /** Every registration with its state, by broker id; soft heartbeat fields only on the active controller. */
+  describeBrokers(): BrokerDescription[] {
+    return [...this.#latest.brokers.values()]
+      .sort((a, b) => a.brokerId - b.brokerId)
+      .map((b) => {
+        const hb = this.#heartbeats.get(b.brokerId);
+        return {
+          brokerId: b.brokerId,
+          brokerEpoch: b.brokerEpoch,
+          incarnationId: b.incarnationId,
+          rack: b.rack,
+          listeners: b.listeners,
+          state: b.fenced ? 'fenced' : b.inControlledShutdown ? 'controlled-shutdown' : 'unfenced',
+          lastContactMs: hb === undefined || !Number.isFinite(hb.lastContactMs) ? null : hb.lastContactMs,
+          metadataOffset: hb?.metadataOffset ?? -1,
+        };
+      });
   }
 
   /** Last contact and reported metadata offset of a broker, as this active controller knows them. */

@@ -59,6 +59,20 @@ export interface BrokerHeartbeatResponse {
   readonly shouldShutDown: boolean;
 }
 
+/** One registration as DescribeCluster-style admin tools show it. */
+export interface BrokerDescription {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly incarnationId: string;
+  readonly rack: string | null;
+  readonly listeners: readonly Listener[];
+  readonly state: 'fenced' | 'unfenced' | 'controlled-shutdown';
+  /** Last heartbeat this active controller saw (soft state), or null on a standby. */
+  readonly lastContactMs: number | null;
+  /** Metadata offset the broker last reported to this active controller, or -1. */
+  readonly metadataOffset: number;
+}
+
 export interface FenceStaleBrokersResponse {
   readonly fencedBrokerIds: readonly number[];
   /** When the driver should call again (the next session deadline), or null when no broker is unfenced. */

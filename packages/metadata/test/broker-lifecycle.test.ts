@@ -96,6 +96,26 @@ describe('broker registration', () => {
   });
 });
 
+describe('describeBrokers', () => {
+  it('lists every registration with its state and soft heartbeat fields', () => {
+    const h = new Harness();
+    h.addBrokers([2, 1], (id) => `r${id}`);
+    h.register(3);
+    h.heartbeat(1, { wantShutDown: true });
+    h.nowMs += 5;
+    h.heartbeat(2, { offset: 4 });
+    const brokers = h.controller.describeBrokers();
+    expect(brokers.map((b) => [b.brokerId, b.state, b.rack])).toEqual([
+      [1, 'controlled-shutdown', 'r1'],
+      [2, 'unfenced', 'r2'],
+      [3, 'fenced', null],
+    ]);
+    expect(brokers[1]).toMatchObject({ lastContactMs: h.nowMs, metadataOffset: 4 });
+    h.controller.resign();
+    expect(h.controller.describeBrokers()[1]).toMatchObject({ lastContactMs: null, metadataOffset: -1 });
+  });
+});
+
 describe('broker heartbeat', () => {
   it('refuses a wrong broker epoch (STALE_BROKER_EPOCH), also for an unknown broker', () => {
     const h = new Harness();
