@@ -201,6 +201,11 @@ export class QuorumController {
       throw new RaftkaError('INVALID_REQUEST', `broker id ${brokerId} is not a non-negative integer`);
     }
     if (incarnationId === '') throw new RaftkaError('INVALID_REQUEST', 'empty incarnation id');
+    for (const l of request.listeners) {
+      if (l.name === '' || l.host === '' || !Number.isInteger(l.port) || l.port < 0 || l.port > 65_535) {
+        throw new RaftkaError('INVALID_REQUEST', `bad listener ${JSON.stringify(l)}`);
+      }
+    }
     const image = this.#latest;
     const existing = image.broker(brokerId);
     const batch = new RecordsBuilder(image);

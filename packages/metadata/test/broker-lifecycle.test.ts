@@ -87,10 +87,18 @@ describe('broker registration', () => {
     expect(h.image.broker(1)!.incarnationId).toBe('fresh');
   });
 
-  it('refuses a negative broker id with INVALID_REQUEST', () => {
+  it('refuses a negative broker id or a bad listener with INVALID_REQUEST', () => {
     const h = new Harness();
     expectCode(
       () => h.controller.registerBroker({ brokerId: -1, incarnationId: 'x', rack: null, listeners: [] }, 0),
+      'INVALID_REQUEST',
+    );
+    expectCode(
+      () =>
+        h.controller.registerBroker(
+          { brokerId: 1, incarnationId: 'x', rack: null, listeners: [{ name: 'PLAINTEXT', host: 'h', port: 70_000 }] },
+          0,
+        ),
       'INVALID_REQUEST',
     );
   });
