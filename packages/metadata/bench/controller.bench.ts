@@ -51,6 +51,9 @@ describe('controller decisions (6 brokers, 10,000 partitions, RF 3)', () => {
     const r = controller.brokerConnectionLost(1, controller.image.broker(1)!.brokerEpoch);
     if (r.records.length < 5000) throw new Error(`only ${r.records.length} records`);
   });
+  bench('ElectLeaders(preferred) over every partition', () => {
+    controller.electLeaders({ electionType: 'preferred', partitions: null });
+  });
   bench('createTopics 10,000 partitions', () => {
     controller.createTopics([{ name: 'another', numPartitions: 10_000, replicationFactor: 3 }]);
   });

@@ -775,11 +775,20 @@ export class QuorumController {
 
   electLeaders(request: ElectLeadersRequest): ControllerResult<ElectLeadersResult[]> {
     this.#requireActive('electLeaders');
-    const batch = new RecordsBuilder(this.#latest);
-    const image = batch.image;
-    const targets =
+    // Elections of different partitions are independent, so each decides on the starting image; asking
+    // for the same partition twice gets one election.
+    const image = this.#latest;
+    const batch = new RecordsBuilder(image);
+    const requested =
       request.partitions ??
       [...image.topicsById.values()].flatMap((t) => t.partitions.map((_, partition) => ({ topic: t.name, partition })));
+    const seen = new Set<string>();
+    const targets = requested.filter(({ topic, partition }) => {
+      const key = `${topic}\u0000${partition}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
     const results = targets.map(({ topic, partition }): ElectLeadersResult => {
       const t = image.topicByName(topic);
       const current = t?.partitions[partition];
@@ -787,7 +796,7 @@ export class QuorumController {
       if (t === undefined || current === undefined) {
         return result(apiError('UNKNOWN_TOPIC_OR_PARTITION', `Unknown partition ${topic}-${partition}`));
       }
-      const error = this.#elect(batch, t.topicId, t.name, partition, current, request.electionType);
+      const error = this.#elect(batch, image, t.topicId, t.name, partition, current, request.electionType);
       return result(error);
     });
     return this.#finish(batch, results);
@@ -795,13 +804,13 @@ export class QuorumController {
 
   #elect(
     batch: RecordsBuilder,
+    image: MetadataImage,
     topicId: string,
     topicName: string,
     partition: number,
     current: PartitionRegistration,
     electionType: 'preferred' | 'unclean',
   ): ApiError | null {
-    const image = batch.image;
     const mayLead = (id: number) => image.isActiveBroker(id);
     if (electionType === 'preferred') {
       const preferred = current.replicas[0]!;
