@@ -34,6 +34,8 @@ export class MetadataDelta {
   /** Topics created or changed in this delta (removed ones are in #removedTopics only). */
   readonly #topics = new Map<string, TopicWork>();
   readonly #changedPartitions = new Map<string, Set<number>>();
+  /** Names of the topics in #topics, so a name lookup does not scan them. */
+  readonly #topicIdsByName = new Map<string, string>();
   /** Topics of the base image removed by this delta, as they were. */
   readonly #removedTopics = new Map<string, TopicImage>();
   #clusterConfigs: Map<string, string> | null = null;
@@ -115,6 +117,7 @@ export class MetadataDelta {
       case 'Topic':
         assert(this.topicIdByName(record.name) === undefined, `topic ${record.name} replayed twice`);
         this.#topics.set(record.topicId, { name: record.name, topicId: record.topicId, partitions: [] });
+        this.#topicIdsByName.set(record.name, record.topicId);
         return;
       case 'Partition': {
         const topic = this.#workTopic(record.topicId);
@@ -138,6 +141,7 @@ export class MetadataDelta {
         // A topic created and removed within this delta leaves no trace at all.
         if (base !== undefined) this.#removedTopics.set(record.topicId, base);
         this.#topics.delete(record.topicId);
+        this.#topicIdsByName.delete(topic.name);
         this.#changedPartitions.delete(record.topicId);
         // Kafka removes the topic's configs with it, so a new topic of the same name starts clean.
         this.#topicConfigs.set(topic.name, null);
@@ -196,6 +200,7 @@ export class MetadataDelta {
       assert(base !== undefined && !this.#removedTopics.has(topicId), `record for unknown topic ${topicId}`);
       work = { name: base.name, topicId, partitions: [...base.partitions] };
       this.#topics.set(topicId, work);
+      this.#topicIdsByName.set(base.name, topicId);
     }
     return work;
   }
@@ -221,7 +226,8 @@ export class MetadataDelta {
   }
 
   topicIdByName(name: string): string | undefined {
-    for (const t of this.#topics.values()) if (t.name === name) return t.topicId;
+    const inDelta = this.#topicIdsByName.get(name);
+    if (inDelta !== undefined) return inDelta;
     const id = this.baseImage.topicIdsByName.get(name);
     return id === undefined || this.#removedTopics.has(id) ? undefined : id;
   }
