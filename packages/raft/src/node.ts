@@ -276,6 +276,12 @@ export class RaftNode {
 
   tick(nowMs: number): void {
     this.#observeTime(nowMs);
+    this.#onTimers(nowMs);
+    // A timer that stays due after tick() would make the driver spin.
+    assert(this.nextDeadlineMs() > nowMs, () => `${this.#state.kind}: a timer is still due at ${nowMs} after tick()`);
+  }
+
+  #onTimers(nowMs: number): void {
     const state = this.#state;
     switch (state.kind) {
       case 'unattached':

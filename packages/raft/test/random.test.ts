@@ -5,14 +5,15 @@
 // one leader per epoch, that committed entries never differ between nodes,
 // and that a leader's HW never goes back. After the faults stop, the cluster
 // must elect a leader and every node must converge to the same state.
-// Each case names its seed; rerun one with RAFT_SEED=<seed>.
+// Each case names its seed; rerun one with RAFT_SEED=<seed>, run more with RAFT_SEEDS=<n>.
 
 import { SeededRandom } from '@raftka/common';
 import { describe, expect, it } from 'vitest';
 import { Cluster } from './harness.js';
 
 const only = process.env.RAFT_SEED === undefined ? undefined : Number(process.env.RAFT_SEED);
-const seeds = only === undefined ? Array.from({ length: 40 }, (_, i) => i + 1) : [only];
+const count = Number(process.env.RAFT_SEEDS ?? 40);
+const seeds = only === undefined ? Array.from({ length: count }, (_, i) => i + 1) : [only];
 
 function runSeed(seed: number): void {
   const rng = new SeededRandom(seed);
