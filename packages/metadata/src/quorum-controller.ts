@@ -250,7 +250,10 @@ export class QuorumController {
       });
 
     if (broker.fenced) {
-      if (request.wantShutDown) return this.#finish(batch, { isCaughtUp, isFenced: true, shouldShutDown: true });
+      if (request.wantShutDown) {
+        this.#expireSession(broker.brokerId);
+        return this.#finish(batch, { isCaughtUp, isFenced: true, shouldShutDown: true });
+      }
       if (!request.wantFence && isCaughtUp && !broker.inControlledShutdown) {
         this.#electOnUnfence(batch, broker.brokerId);
         change('unfence');

@@ -157,6 +157,9 @@ describe('broker heartbeat', () => {
     const h = new Harness();
     h.register(1);
     expect(h.heartbeat(1, { wantShutDown: true })).toMatchObject({ isFenced: true, shouldShutDown: true });
+    // Its restart may register at once.
+    h.register(1, null, 'restarted');
+    expect(h.image.broker(1)!.incarnationId).toBe('restarted');
   });
 });
 
