@@ -8,10 +8,12 @@
 // into the page cache and reads are positional reads of at most a fetch's
 // bytes, so the sync calls cost less than a promise round trip through libuv's
 // 4-thread pool, and a synchronous store has no interleavings to reason about:
-// each call sees and leaves a consistent log. Only fsync can be slow, and it
-// happens only on flush(), roll, close and checkpoints.
+// each call sees and leaves a consistent log. Only fsync can be slow: it runs
+// on flush(), close(), truncation and checkpoints; the flush of a segment
+// sealed by a roll goes to the thread pool (fs.fsync) instead.
 import {
   closeSync,
+  fsync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -207,6 +209,9 @@ export class PartitionLog {
   private unflushedRecords = 0;
   private lastFlushMs: number;
   private closed = false;
+  /** Bumped by every truncation: an async flush started before it proves nothing after it. */
+  private generation = 0;
+  private pendingFlushes: { endOffset: number; done: boolean; generation: number }[] = [];
 
   private constructor(dir: string, options: LogOptions) {
     this.dir = dir;
@@ -654,12 +659,45 @@ export class PartitionLog {
       old.seal(this.cache);
     }
     this.segments.push(Segment.create(this.dir, baseOffset, this.now()));
-    if (old.sizeBytes > 0) {
-      old.fsync(this.cache);
-      this.state.recoveryPoint = Math.max(this.state.recoveryPoint, old.nextOffset);
-    }
     fsyncDir(this.dir);
-    this.writeState();
+    if (old.sizeBytes > 0) this.flushSealedSegmentAsync(old);
+  }
+
+  /**
+   * Kafka flushes a sealed segment on its scheduler thread; we hand the fsync
+   * to libuv's thread pool so a 1 GiB fsync never blocks the event loop. The
+   * recovery point moves once every earlier pending flush has completed too,
+   * and not at all if the log was truncated meanwhile.
+   */
+  private flushSealedSegmentAsync(seg: Segment): void {
+    const entry = { endOffset: seg.nextOffset, done: false, generation: this.generation };
+    this.pendingFlushes.push(entry);
+    let fd: number;
+    try {
+      fd = openSync(seg.logPath, 'r');
+    } catch {
+      return; // deleted already; a later flush() covers it
+    }
+    fsync(fd, (err) => {
+      closeSync(fd);
+      if (err || this.closed || entry.generation !== this.generation || !this.pendingFlushes.includes(entry)) return;
+      try {
+        for (const path of [seg.offsetIndex.path, seg.timeIndex.path]) fsyncSync(this.cache.fd(path));
+      } catch {
+        return;
+      }
+      entry.done = true;
+      let advanced = false;
+      // Bounded by the queue length.
+      while (this.pendingFlushes[0]?.done) {
+        const first = this.pendingFlushes.shift() as typeof entry;
+        if (first.endOffset > this.state.recoveryPoint && first.endOffset <= this.logEndOffset) {
+          this.state.recoveryPoint = first.endOffset;
+          advanced = true;
+        }
+      }
+      if (advanced) this.writeState();
+    });
   }
 
   // ------------------------------------------------------------------- flush
@@ -668,6 +706,7 @@ export class PartitionLog {
   flush(): void {
     this.ensureOpen();
     for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
+    this.pendingFlushes = [];
     this.unflushedRecords = 0;
     this.lastFlushMs = this.now();
     if (this.state.recoveryPoint !== this.logEndOffset) {
@@ -825,6 +864,8 @@ export class PartitionLog {
     this.ensureOpen();
     assert(offset >= 0, `truncateTo(${offset})`);
     if (offset >= this.logEndOffset) return false;
+    this.generation++;
+    this.pendingFlushes = [];
     if (offset < this.state.logStartOffset) {
       this.truncateFullyAndStartAt(offset);
       return true;
@@ -853,6 +894,8 @@ export class PartitionLog {
   truncateFullyAndStartAt(offset: number): void {
     this.ensureOpen();
     assert(offset >= 0, `truncateFullyAndStartAt(${offset})`);
+    this.generation++;
+    this.pendingFlushes = [];
     for (const seg of this.segments) seg.deleteFiles(this.cache);
     this.segments = [Segment.create(this.dir, offset, this.now())];
     fsyncDir(this.dir);

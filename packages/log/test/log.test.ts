@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { readBatchHeader } from '@raftka/codec';
 import { isRaftkaError } from '@raftka/common';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CLEAN_SHUTDOWN_FILE,
   EARLIEST_TIMESTAMP,
@@ -340,6 +340,21 @@ describe('flush, checkpoints and clean shutdown', () => {
     expect(again.recovery).toMatchObject({ cleanShutdown: true, segmentsScanned: 0, recoveredFrom: undefined });
     expect(again.logEndOffset).toBe(11);
     again.abandon();
+  });
+
+  it('moves the recovery point to a rolled segment end once its background fsync completes', async () => {
+    const log = PartitionLog.open(tempDir(), { fileCache: new FileHandleCache(8), config: { 'segment.bytes': 300 } });
+    for (let i = 0; i < 6; i++) log.appendAsLeader(valuesBatch(2), 0);
+    const sealedEnd = log.segmentInfos().at(-1)?.baseOffset as number;
+    expect(sealedEnd).toBeGreaterThan(0);
+    expect(log.recoveryPoint).toBeLessThan(sealedEnd);
+    await vi.waitFor(() => expect(log.recoveryPoint).toBe(sealedEnd), { timeout: 20_000, interval: 5 });
+    // A truncation in between voids pending background flushes.
+    for (let i = 0; i < 6; i++) log.appendAsLeader(valuesBatch(2), 0);
+    log.truncateTo(sealedEnd + 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(log.recoveryPoint).toBeLessThanOrEqual(log.logEndOffset);
+    log.close();
   });
 
   it('flush.ms flushes on append once the last flush is old enough', () => {
