@@ -293,8 +293,18 @@ export class RaftNode {
         return;
       case 'follower':
         if (nowMs >= state.fetchDeadlineMs) {
-          if (this.isObserver) this.#becomeUnattached(this.#epoch, state.votedId, nowMs);
-          else this.#becomeProspective(nowMs, 0, 0);
+          if (this.isObserver) {
+            this.#becomeUnattached(this.#epoch, state.votedId, nowMs);
+          } else {
+            // Followers of a leader that went silent time out at nearly the same
+            // moment (their last fetches were answered together); a small random
+            // jitter keeps them from all campaigning at once and splitting the vote.
+            // After EndQuorumEpoch the successor order already spaces them out.
+            const jitterMs = state.leaderResigned
+              ? 0
+              : this.#random.int(0, ELECTION_BACKOFF_BASE_MS * this.#voters.length);
+            this.#becomeProspective(nowMs, jitterMs, 0);
+          }
           return;
         }
         if (state.inflight !== undefined && nowMs >= state.inflight.sentAtMs + this.config.requestTimeoutMs) {
