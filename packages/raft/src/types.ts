@@ -206,6 +206,8 @@ export type RaftMessage =
  * may still arrive in between; their effects come in the next Ready.
  * After a restart, the first Ready hands a recovered snapshot to the state
  * machine in `installSnapshot` (not in `snapshot`, which is already durable).
+ * Entries and snapshots are shared with the core's memory: read them, never
+ * mutate them.
  */
 export interface Ready {
   /** Persist first: new election state (epoch, vote, leader). */

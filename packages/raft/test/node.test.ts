@@ -602,6 +602,50 @@ describe('snapshots', () => {
     expect(o.node.counters.snapshotsInstalled).toBe(1);
   });
 
+  it('starts over when the leader replaces its snapshot in the middle of a download', () => {
+    const c = new Cluster({
+      voters: [1, 2, 3],
+      observers: [4],
+      random: 'staggered',
+      config: { snapshotChunkBytes: 8 },
+    });
+    c.tickTo(1000, false);
+    c.stabilize();
+    c.run(200);
+    c.crash(4, false);
+    c.propose(1, ['a', 'b', 'c', 'd']);
+    c.run(1000);
+    const first = c.snapshot(1);
+    c.restart(4);
+    c.traceMessages = false;
+    // Let the observer fetch two chunks of the first snapshot.
+    let chunksSeen = 0;
+    for (let i = 0; i < 50 && chunksSeen < 2; i++) {
+      c.tickTo(c.nowMs + 5, false);
+      chunksSeen += c.queue.filter((m) => m.type === 'FetchSnapshotResponse').length;
+      c.deliver();
+    }
+    expect(chunksSeen).toBe(2);
+    c.propose(1, ['e', 'f']);
+    // The leader applies e, f only after the followers fetch them; wait for that.
+    for (let i = 0; i < 20 && c.get(1).appliedEnd < c.get(1).node.logEndOffset; i++) {
+      c.tickTo(c.nowMs + 1, false);
+      c.deliver((m) => m.to !== 4 && m.from !== 4);
+    }
+    const second = c.snapshot(1);
+    expect(second.id.endOffset).toBeGreaterThan(first.id.endOffset);
+    const errors: number[] = [];
+    for (let i = 0; i < 200 && c.get(4).node.logEndOffset < c.get(1).node.logEndOffset; i++) {
+      for (const m of c.queue) if (m.type === 'FetchSnapshotResponse' && m.errorCode !== 0) errors.push(m.errorCode);
+      c.deliver();
+      c.tickTo(c.nowMs + 5, false);
+    }
+    expect(errors).toContain(98); // SNAPSHOT_NOT_FOUND for the replaced one
+    expect(c.get(4).node.snapshot?.id).toEqual(second.id);
+    c.run(1000);
+    expect(c.get(4).applied).toEqual(c.get(1).applied);
+  });
+
   it('a recovered snapshot is handed to the state machine in the first Ready', () => {
     const snapshot = { id: { endOffset: 5, epoch: 2 }, data: enc.encode('[]') };
     const n = node(1, [1, 2, 3], {
@@ -649,6 +693,41 @@ describe('observers', () => {
     expect(q.observers[0]!.logEndOffset).toBe(c.get(1).node.logEndOffset);
     expect(q.observers[0]!.lastCaughtUpTimeMs).toBeGreaterThan(0);
     expect(() => c.get(2).node.describeQuorum(c.nowMs)).toThrow('not the quorum leader');
+  });
+
+  it('ask the voters in turn while none answers', () => {
+    const o = node(7, [1, 2, 3]);
+    const asked: NodeId[] = [];
+    let now = 0;
+    for (let i = 0; i < 4; i++) {
+      now = o.nextDeadlineMs();
+      o.tick(now);
+      for (const m of messages(drain(o, now))) if (m.type === 'FetchRequest') asked.push(m.to);
+    }
+    expect(asked).toEqual([1, 2, 3, 1]);
+    expect(now).toBe(3 * DEFAULT_RAFT_CONFIG.requestTimeoutMs);
+    // A voter that knows the leader redirects the observer to it.
+    o.step(
+      {
+        type: 'FetchResponse',
+        from: 1,
+        to: 7,
+        errorCode: 6,
+        epoch: 3,
+        leaderId: 2,
+        fetchOffset: 0,
+        highWatermark: 0,
+        logStartOffset: 0,
+        entries: [],
+      },
+      now,
+    );
+    expect(o.state).toBe('follower');
+    expect(o.leaderId).toBe(2);
+    expect(o.epoch).toBe(3);
+    const [r] = drain(o, now);
+    expect(r!.quorumState).toEqual({ epoch: 3, votedId: -1, leaderId: 2 });
+    expect(r!.messages).toEqual([expect.objectContaining({ type: 'FetchRequest', to: 2, currentLeaderEpoch: 3 })]);
   });
 
   it('follow the new leader after a failover', () => {
