@@ -1006,8 +1006,9 @@ export class RaftNode {
     if (observer === undefined) {
       if (state.observers.size >= MAX_TRACKED_OBSERVERS) {
         let oldest: ReplicaProgress | undefined;
-        for (const p of state.observers.values())
+        for (const p of state.observers.values()) {
           if (oldest === undefined || p.lastFetchTimeMs < oldest.lastFetchTimeMs) oldest = p;
+        }
         state.observers.delete(oldest!.nodeId);
         state.parked.delete(oldest!.nodeId);
       }
@@ -1058,7 +1059,9 @@ export class RaftNode {
     if (
       request.fetchOffset < log.startOffset ||
       (request.fetchOffset === 0 && snapshot !== undefined && snapshot.id.endOffset > 0) ||
-      (request.fetchOffset === log.startOffset && !log.matches(request.fetchOffset, request.lastFetchedEpoch))
+      (request.fetchOffset === log.startOffset &&
+        snapshot !== undefined &&
+        !log.matches(request.fetchOffset, request.lastFetchedEpoch))
     ) {
       // Behind the log start (or diverged below it): only the snapshot can help.
       assert(snapshot !== undefined, 'a log that does not start at 0 must have a snapshot');
