@@ -4,6 +4,8 @@
 //
 // - SingleLeader: at most one leader per epoch over the whole run, from each
 //   node's persisted election state and from the cores' roles.
+// - SingleVote: a voter grants its vote to at most one candidate per epoch,
+//   over the whole run and across crashes (what a lost vote would break).
 // - MonotonicEpoch: a node's durable epoch never decreases (across crashes),
 //   and its in-memory epoch equals the written one once its Readies are drained.
 // - MonotonicHighWatermark: a leader's HW never goes back within its epoch.
@@ -27,6 +29,7 @@ import { decodeRecord, hashEntry, KvStateMachine } from './state-machine.js';
 
 export type InvariantName =
   | 'SingleLeader'
+  | 'SingleVote'
   | 'MonotonicEpoch'
   | 'MonotonicHighWatermark'
   | 'MajorityReachedHighWatermark'
@@ -38,6 +41,7 @@ export type InvariantName =
 
 export const ALL_INVARIANTS: readonly InvariantName[] = [
   'SingleLeader',
+  'SingleVote',
   'MonotonicEpoch',
   'MonotonicHighWatermark',
   'MajorityReachedHighWatermark',
@@ -69,6 +73,8 @@ export class RaftInvariants implements RaftDriverObserver {
   readonly #nodes: RaftControllerNode[] = [];
   readonly #voterCount: number;
   readonly leaderByEpoch = new Map<number, NodeId>();
+  /** `voter:epoch` -> the candidate it voted for. */
+  readonly #voteByVoterEpoch = new Map<string, NodeId>();
   readonly #durableEpoch = new Map<NodeId, number>();
   readonly #leaderHighWatermark = new Map<string, number>();
   readonly #committed = new Map<number, CommittedRecord>();
@@ -241,11 +247,30 @@ export class RaftInvariants implements RaftDriverObserver {
 
   // --- Driver-loop hooks ----------------------------------------------------
 
+  #recordVote(voter: NodeId, epoch: number, candidate: NodeId): void {
+    const key = `${voter}:${epoch}`;
+    const known = this.#voteByVoterEpoch.get(key);
+    if (known === undefined) {
+      this.#voteByVoterEpoch.set(key, candidate);
+      return;
+    }
+    this.#check(
+      'SingleVote',
+      known === candidate,
+      () => `voter ${voter} voted for both ${known} and ${candidate} in epoch ${epoch}`,
+    );
+  }
+
   persisted(node: RaftControllerNode, ready: Ready): void {
     const durable = node.disk.durable;
     const durableEnd = imageEndOffset(durable);
+    const quorumState = ready.quorumState;
+    if (quorumState !== undefined && quorumState.votedId >= 0 && node.isVoter) {
+      this.#recordVote(node.nodeId, quorumState.epoch, quorumState.votedId);
+    }
     for (const message of ready.messages) {
       if (message.type === 'VoteResponse' && message.voteGranted && !message.preVote) {
+        this.#recordVote(node.nodeId, message.candidateEpoch, message.to);
         this.#check(
           'DurableBeforeVisible',
           durable.quorumState.epoch === message.candidateEpoch && durable.quorumState.votedId === message.to,

@@ -17,7 +17,7 @@ export interface SimulationOptions {
   /** Run exactly this seed (a replay). */
   seed?: number;
   firstSeed?: number;
-  /** Voters per cluster; the random scenario picks 3 or 5 per seed when unset. */
+  /** Voters per cluster; the random scenario picks 1 to 5 (mostly 3 and 5) per seed when unset. */
   voters?: number;
   /** Observers per cluster; the random scenario picks 0 to 2 per seed when unset. */
   observers?: number;
@@ -75,6 +75,8 @@ export interface SimulationSummary {
 /** Fault-phase length of the random scenario by default: enough for several elections, cheap enough for 2000 seeds. */
 export const DEFAULT_RANDOM_SIM_TIME_MS = 12_000;
 const LIVENESS_TIMEOUT_MS = 30_000;
+/** Mostly 3 and 5 voters, as deployed; 1, 2 and 4 for the edges of majority arithmetic (Kafka's simulation uses 1-5). */
+const RANDOM_VOTER_COUNTS = [1, 2, 3, 3, 3, 3, 4, 5, 5, 5];
 
 export function replayCommand(
   seed: number,
@@ -100,15 +102,22 @@ export function runSeed(seed: number, options: SimulationOptions = {}): SeedResu
   const scenarioName = options.scenario ?? 'random';
   const scenario = findScenario(scenarioName, { durationMs: options.maxSimTimeMs ?? DEFAULT_RANDOM_SIM_TIME_MS });
   // Cluster shape for the random scenario comes from the seed, so a bare `--seed` replays it.
+  // Every draw happens whatever the options say, so overriding one knob does not shift the others.
   const shape = new SeededRandom(seed ^ 0x5eed);
-  const voters = scenario.voters ?? options.voters ?? (scenarioName === 'random' ? shape.pick([3, 3, 5]) : 3);
-  const observers = options.observers ?? (scenarioName === 'random' ? shape.int(0, 3) : 0);
+  const randomVoters = shape.pick(RANDOM_VOTER_COUNTS);
+  const randomObservers = shape.int(0, 3);
+  const randomSnapshotEveryEntries = shape.int(3, 60);
+  const isRandom = scenarioName === 'random';
+  const voters = scenario.voters ?? options.voters ?? (isRandom ? randomVoters : 3);
+  const observers = options.observers ?? (isRandom ? randomObservers : 0);
+  const snapshotEveryEntries = isRandom ? randomSnapshotEveryEntries : DEFAULT_CLUSTER_OPTIONS.snapshotEveryEntries;
   const without = new Set(scenario.withoutInvariants ?? []);
   const cluster = new RaftCluster({
     ...DEFAULT_CLUSTER_OPTIONS,
     seed,
     voters,
     observers,
+    snapshotEveryEntries,
     trace: options.trace ?? false,
     createCore: options.createCore ?? DEFAULT_CLUSTER_OPTIONS.createCore,
     invariants: ALL_INVARIANTS.filter((name) => !without.has(name)),

@@ -12,6 +12,7 @@ import {
   type SimulationSummary,
 } from '../src/index.js';
 import { type SoloBugs, soloCore } from './fakes.js';
+import { neverSyncs, overstatesFetchOffset } from './mutants.js';
 
 function run(bugs: SoloBugs, scenario: string, voters: number, seeds = 5): SimulationSummary {
   const firstSeed = 100;
@@ -107,5 +108,56 @@ describe('invariant checkers catch broken cores', () => {
     node.disk.writeQuorumState({ epoch: 5, votedId: 2, leaderId: -1 });
     node.disk.sync();
     cluster.invariants.persisted(node, { entries: [], mustSync: true, messages: [vote], committed: [] });
+  });
+
+  test('SingleVote: a voter that grants two candidates in one epoch', () => {
+    const cluster = new RaftCluster({ ...DEFAULT_CLUSTER_OPTIONS, seed: 9, voters: 3, createCore: soloCore() });
+    const node = cluster.nodes[0]!;
+    node.disk.writeQuorumState({ epoch: 7, votedId: 2, leaderId: -1 });
+    node.disk.sync();
+    const grant = (to: number) => ({
+      type: 'VoteResponse' as const,
+      from: 1,
+      to,
+      epoch: 7,
+      candidateEpoch: 7,
+      leaderId: -1,
+      voteGranted: true,
+      preVote: false,
+    });
+    cluster.invariants.persisted(node, { entries: [], mustSync: true, messages: [grant(2)], committed: [] });
+    node.disk.writeQuorumState({ epoch: 7, votedId: 3, leaderId: -1 });
+    node.disk.sync();
+    expect(() =>
+      cluster.invariants.persisted(node, {
+        quorumState: { epoch: 7, votedId: 3, leaderId: -1 },
+        entries: [],
+        mustSync: true,
+        messages: [grant(3)],
+        committed: [],
+      }),
+    ).toThrow(/SingleVote violated.*voted for both 2 and 3 in epoch 7/);
+  });
+});
+
+describe('invariant checkers catch mutants of the real core', () => {
+  test('a core that never asks for fsync', () => {
+    const summary = runSimulation({ firstSeed: 1, seeds: 10, scenario: 'random', createCore: neverSyncs });
+    console.log('mutant neverSyncs: seeds 1..10');
+    expect(summary.failures.length).toBe(10);
+    for (const failure of summary.failures) {
+      expect(['DurableBeforeVisible', 'MajorityReachedHighWatermark']).toContain(failure.invariant);
+    }
+  });
+
+  test('a follower that claims one entry more than it has', () => {
+    const summary = runSimulation({
+      firstSeed: 1,
+      seeds: 5,
+      scenario: 'leader-failure',
+      createCore: overstatesFetchOffset,
+    });
+    console.log('mutant overstatesFetchOffset: seeds 1..5');
+    expectEveryFailure(summary, 'DurableBeforeVisible');
   });
 });
