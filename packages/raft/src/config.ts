@@ -26,6 +26,14 @@ export interface RaftConfig {
   snapshotChunkBytes: number;
   /** controller.quorum.retry.backoff.ms: wait after an error response before retrying. Optional, default 20. */
   retryBackoffMs?: number;
+  /**
+   * Optional, default false. When true, a leader's Fetch/FetchSnapshot
+   * responses come in `Ready.earlyMessages`, which the driver may send
+   * before persisting the Ready, so a commit costs the leader's and a
+   * follower's fsync in parallel instead of one after the other. Only turn it
+   * on in a driver that sends `earlyMessages`.
+   */
+  leaderEarlyFetchResponses?: boolean;
 }
 
 export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'nodeId' | 'voters'> = {

@@ -134,6 +134,8 @@ export class RaftNode {
   /** Next committed offset to hand to the state machine. */
   #nextApplyOffset: number;
   #messages: RaftMessage[] = [];
+  /** Messages that may be sent before the Ready's persist part (opt-in, see RaftConfig). */
+  #earlyMessages: RaftMessage[] = [];
   /** The Ready handed out and not yet advanced: entries below entriesEnd become durable on advance. */
   #inflightReady: { entriesEnd: number } | undefined;
 
@@ -435,6 +437,7 @@ export class RaftNode {
     if (this.#inflightReady !== undefined) return false;
     return (
       this.#messages.length > 0 ||
+      this.#earlyMessages.length > 0 ||
       this.#readyEndOffset < this.#log.endOffset ||
       this.#pendingTruncateFrom !== undefined ||
       this.#pendingSnapshot !== undefined ||
@@ -472,6 +475,10 @@ export class RaftNode {
       ready.entries.length > 0;
     ready.messages = this.#messages;
     this.#messages = [];
+    if (this.#earlyMessages.length > 0) {
+      ready.earlyMessages = this.#earlyMessages;
+      this.#earlyMessages = [];
+    }
 
     if (this.#pendingInstall !== undefined) {
       ready.installSnapshot = this.#pendingInstall;
@@ -1416,7 +1423,14 @@ export class RaftNode {
 
   #send(message: RaftMessage): void {
     assert(message.to !== this.config.nodeId, () => `${message.type} addressed to ourselves`);
-    this.#messages.push(message);
+    // A leader's fetch answers promise nothing about its own disk (the HW counts
+    // its log only once persisted), so they may leave before the fsync, as in
+    // Kafka and etcd; everything else waits for the persist part.
+    const early =
+      this.config.leaderEarlyFetchResponses === true &&
+      this.#state.kind === 'leader' &&
+      (message.type === 'FetchResponse' || message.type === 'FetchSnapshotResponse');
+    (early ? this.#earlyMessages : this.#messages).push(message);
   }
 
   #observeTime(nowMs: number): void {

@@ -224,6 +224,11 @@ export interface Ready {
   mustSync: boolean;
   /** Send after the persist part above is durable. */
   messages: RaftMessage[];
+  /**
+   * Only with `RaftConfig.leaderEarlyFetchResponses`: a leader's fetch
+   * answers, which may be sent before (or while) the persist part is written.
+   */
+  earlyMessages?: RaftMessage[];
   /** Load into the state machine before applying `committed`. */
   installSnapshot?: Snapshot;
   /** Newly committed entries (below the high watermark), in order. */

@@ -160,6 +160,7 @@ export class Cluster {
   process(h: HarnessNode): void {
     for (let i = 0; i < 1000 && h.running && h.node.hasReady(); i++) {
       const ready = h.node.ready();
+      for (const m of ready.earlyMessages ?? []) this.queue.push(m);
       this.#persist(h, ready);
       for (const m of ready.messages) this.queue.push(m);
       this.#apply(h, ready);

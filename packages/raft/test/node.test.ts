@@ -393,6 +393,52 @@ describe('high watermark', () => {
   });
 });
 
+describe('early fetch responses (opt-in)', () => {
+  it('puts only a leader fetch answers in earlyMessages, and the HW still waits for its own fsync', () => {
+    const c = electedCluster({ config: { leaderEarlyFetchResponses: true } });
+    c.run(1000);
+    const leader = c.get(1).node;
+    const hw = leader.highWatermark;
+    leader.propose([enc.encode('x')], c.nowMs);
+    const r = leader.ready();
+    expect(r.entries).toHaveLength(1);
+    expect(r.earlyMessages?.map((m) => m.type)).toEqual(['FetchResponse', 'FetchResponse']);
+    expect(r.messages).toEqual([]);
+    // Both followers got the entry before our fsync and fetch past it: a majority without us.
+    for (const from of [2, 3]) {
+      leader.step(
+        {
+          type: 'FetchRequest',
+          from,
+          to: 1,
+          currentLeaderEpoch: 1,
+          fetchOffset: hw + 1,
+          lastFetchedEpoch: 1,
+          maxBytes: 1 << 20,
+          maxWaitMs: 500,
+        },
+        c.nowMs,
+      );
+    }
+    expect(leader.highWatermark).toBe(hw + 1);
+    leader.advance(r, c.nowMs);
+    const next = leader.ready();
+    expect(next.committed.map((e) => e.offset)).toEqual([hw]);
+    leader.advance(next, c.nowMs);
+  });
+
+  it('never sends votes early', () => {
+    const n = node(1, [1, 2, 3], EMPTY, { leaderEarlyFetchResponses: true });
+    n.step(
+      { type: 'VoteRequest', from: 2, to: 1, candidateEpoch: 1, lastOffsetEpoch: 0, lastOffset: 0, preVote: false },
+      0,
+    );
+    const [r] = drain(n, 0);
+    expect(r!.earlyMessages).toBeUndefined();
+    expect(r!.messages).toHaveLength(1);
+  });
+});
+
 describe('long poll', () => {
   it('parks a fetch with nothing new and answers it at maxWaitMs or when entries arrive', () => {
     const c = electedCluster();

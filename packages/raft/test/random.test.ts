@@ -26,7 +26,7 @@ function runSeed(seed: number): void {
     dropProbability: 0.05,
     duplicateProbability: 0.02,
     reorder: seed % 2 === 0,
-    config: { snapshotChunkBytes: 1 + rng.int(8, 64) },
+    config: { snapshotChunkBytes: 1 + rng.int(8, 64), leaderEarlyFetchResponses: seed % 4 === 1 },
   });
   c.traceMessages = false;
   const all = [...voters, ...observers];
