@@ -24,7 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { MAGIC_V2, stampBatch } from '@raftka/codec';
+import { AttributeMasks, LOG_OVERHEAD_BYTES, MAGIC_V2, Offsets, stampBatch } from '@raftka/codec';
 import { assert, isRaftkaError, RaftkaError } from '@raftka/common';
 import { encodeCheckpoint, fsyncDir, parseIntegerFields, readCheckpoint, writeFileAtomic } from './checkpoint.js';
 import {
@@ -55,6 +55,9 @@ export const PARTITION_STATE_CHECKPOINT = 'partition-state-checkpoint';
 const STATE_KIND = 'raftka-partition-state';
 const STATE_VERSION = 1;
 const STATE_FIELDS = ['high-watermark', 'recovery-point', 'log-start-offset', 'cleaner-offset'] as const;
+
+/** Compaction keeps transactional and control batches whole (see docs/log-storage.md). */
+const KEPT_WHOLE_MASK = AttributeMasks.transactional | AttributeMasks.control;
 
 /** ListOffsets' special timestamps. */
 export const LATEST_TIMESTAMP = -1;
@@ -189,8 +192,8 @@ function countDroppedBatches(cache: FileHandleCache, seg: Segment, position: num
     const got = seg.read(cache, pos, HEADER_BYTES);
     if (got.length < HEADER_BYTES) break;
     got.copy(head);
-    const size = head.readInt32BE(8) + 12;
-    if (size < HEADER_BYTES || head.readInt8(16) !== MAGIC_V2) break;
+    const size = head.readInt32BE(Offsets.batchLength) + LOG_OVERHEAD_BYTES;
+    if (size < HEADER_BYTES || head.readInt8(Offsets.magic) !== MAGIC_V2) break;
     pos += size;
   }
   return count;
@@ -536,7 +539,7 @@ export class PartitionLog {
       if (b.sizeBytes < HEADER_BYTES || pos + b.sizeBytes > buf.length) {
         throw new RaftkaError('CORRUPT_MESSAGE', `batch at ${pos} claims ${b.sizeBytes} bytes`);
       }
-      if (buf.readInt8(pos + 16) !== MAGIC_V2)
+      if (buf.readInt8(pos + Offsets.magic) !== MAGIC_V2)
         throw new RaftkaError('CORRUPT_MESSAGE', `batch at ${pos} is not magic 2`);
       if (b.lastOffset < b.baseOffset)
         throw new RaftkaError('CORRUPT_MESSAGE', `batch at ${pos} has a negative lastOffsetDelta`);
@@ -1050,9 +1053,9 @@ export class PartitionLog {
       let last = -1;
       this.forEachBatch(seg, (b, bytes) => {
         last = b.baseOffset;
-        const attributes = bytes.readInt16BE(21);
-        if ((attributes & 0x30) !== 0) return; // transactional/control batches are kept whole
-        const producerId = Number(bytes.readBigInt64BE(43));
+        const attributes = bytes.readInt16BE(Offsets.attributes);
+        if ((attributes & KEPT_WHOLE_MASK) !== 0) return; // transactional/control batches are kept whole
+        const producerId = Number(bytes.readBigInt64BE(Offsets.producerId));
         if (producerId >= 0) producerLastBatch.set(producerId, b.baseOffset);
         for (const r of rawRecords(bytes)) if (r.key !== null) latest.set(r.key.toString('latin1'), r.offset);
       });
@@ -1070,12 +1073,12 @@ export class PartitionLog {
       try {
         this.forEachBatch(seg, (b, bytes) => {
           let out: Buffer | undefined = bytes;
-          const attributes = bytes.readInt16BE(21);
+          const attributes = bytes.readInt16BE(Offsets.attributes);
           if (b.lastOffset < lso && !segmentLastBatch.has(b.baseOffset)) {
             out = undefined; // below the log start: never readable again
             result.batchesRemoved++;
             result.recordsRemoved += b.recordCount;
-          } else if ((attributes & 0x30) === 0) {
+          } else if ((attributes & KEPT_WHOLE_MASK) === 0) {
             const records = rawRecords(bytes);
             const kept = records.filter((r) => {
               if (r.key === null) return true;
@@ -1088,7 +1091,7 @@ export class PartitionLog {
             });
             result.recordsRemoved += records.length - kept.length;
             if (kept.length === 0) {
-              const producerId = Number(bytes.readBigInt64BE(43));
+              const producerId = Number(bytes.readBigInt64BE(Offsets.producerId));
               const keepEmpty =
                 segmentLastBatch.has(b.baseOffset) ||
                 (producerId >= 0 && producerLastBatch.get(producerId) === b.baseOffset);
