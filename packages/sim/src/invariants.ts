@@ -11,8 +11,9 @@
 // - MonotonicHighWatermark: a leader's HW never goes back within its epoch.
 // - MajorityReachedHighWatermark: a majority of voters hold, durably, every
 //   offset below a leader's HW.
-// - DurableBeforeVisible: a granted vote, and a voter's fetch offset, are on
-//   disk (synced) before the message that reveals them leaves the node.
+// - DurableBeforeVisible: a new quorum state (epoch, vote, leader), and a
+//   voter's fetch offset, are on disk (synced) before any message of the same
+//   Ready leaves the node.
 // - ConsistentCommittedData: every entry a node holds below its HW, applies or
 //   receives in a snapshot equals the first one ever committed at that offset;
 //   committed client values are ones the client sent, each at one offset only.
@@ -267,6 +268,17 @@ export class RaftInvariants implements RaftDriverObserver {
     const quorumState = ready.quorumState;
     if (quorumState !== undefined && quorumState.votedId >= 0 && node.isVoter) {
       this.#recordVote(node.nodeId, quorumState.epoch, quorumState.votedId);
+    }
+    if (quorumState !== undefined && ready.messages.length > 0) {
+      const synced = durable.quorumState;
+      this.#check(
+        'DurableBeforeVisible',
+        synced.epoch === quorumState.epoch &&
+          synced.votedId === quorumState.votedId &&
+          synced.leaderId === quorumState.leaderId,
+        () =>
+          `node ${node.nodeId} sends ${ready.messages.length} messages before its new quorum state ${JSON.stringify(quorumState)} is synced (mustSync=${ready.mustSync})`,
+      );
     }
     for (const message of ready.messages) {
       if (message.type === 'VoteResponse' && message.voteGranted && !message.preVote) {

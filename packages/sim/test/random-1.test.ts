@@ -1,5 +1,5 @@
 // The random-fault mode over seeds 1..1000 (the other half of the 2000
-// lives in random-2.test.ts, so the two halves run on both cores).
+// lives in random-2.test.ts, so vitest can run the halves in parallel when it has two workers).
 // Crashes, restarts, partitions and a lossy, duplicating, slow network, then
 // heal and require convergence. Failures print the seed and the replay command.
 
