@@ -3,7 +3,9 @@
 // delivers them, and each node's Ready is processed synchronously (persist to
 // an in-memory disk, queue messages, apply to a toy state machine, advance).
 // Invariants are checked after every event: one leader per epoch, committed
-// data identical on every node, a leader's HW never going back.
+// data identical on every node, a leader's HW never going back, and durable
+// before visible (a vote, a candidacy, a leadership or a fetch offset is on the
+// sender's disk before the message that reveals it is queued).
 // The fault-injecting simulator lives in packages/sim; this is deliberately small.
 
 import { type Random, SeededRandom } from '@raftka/common';
@@ -162,7 +164,10 @@ export class Cluster {
       const ready = h.node.ready();
       for (const m of ready.earlyMessages ?? []) this.queue.push(m);
       this.#persist(h, ready);
-      for (const m of ready.messages) this.queue.push(m);
+      for (const m of ready.messages) {
+        this.#checkDurableBeforeVisible(h, m);
+        this.queue.push(m);
+      }
       this.#apply(h, ready);
       h.node.advance(ready, this.nowMs);
     }
@@ -186,6 +191,35 @@ export class Cluster {
       const expected = disk.entries.length > 0 ? disk.entries.at(-1)!.offset + 1 : (disk.snapshot?.id.endOffset ?? 0);
       if (e.offset !== expected) throw new Error(`node ${h.id}: Ready entry at ${e.offset}, disk expects ${expected}`);
       disk.entries.push(e);
+    }
+  }
+
+  /** What a message tells others must already be on the sender's disk. */
+  #checkDurableBeforeVisible(h: HarnessNode, m: RaftMessage): void {
+    const disk = h.disk;
+    const diskEnd = disk.entries.length > 0 ? disk.entries.at(-1)!.offset + 1 : (disk.snapshot?.id.endOffset ?? 0);
+    const fail = (what: string): never => {
+      throw new Error(`node ${h.id} sent ${formatMessage(m)} before persisting ${what}`);
+    };
+    switch (m.type) {
+      case 'VoteResponse':
+        if (m.voteGranted && !m.preVote) {
+          if (disk.quorumState.epoch !== m.candidateEpoch || disk.quorumState.votedId !== m.to) fail('its vote');
+        }
+        break;
+      case 'VoteRequest':
+        if (!m.preVote && (disk.quorumState.epoch !== m.candidateEpoch || disk.quorumState.votedId !== h.id)) {
+          fail('its candidacy');
+        }
+        break;
+      case 'BeginQuorumEpochRequest':
+        if (disk.quorumState.epoch !== m.leaderEpoch || disk.quorumState.leaderId !== h.id) fail('its leadership');
+        break;
+      case 'FetchRequest':
+        if (diskEnd < m.fetchOffset) fail(`entries up to ${m.fetchOffset} (disk ends at ${diskEnd})`);
+        break;
+      default:
+        break;
     }
   }
 
