@@ -212,6 +212,7 @@ export class PartitionLog {
   private unflushedRecords = 0;
   private lastFlushMs: number;
   private closed = false;
+  private offlineReason: string | undefined;
   /** Bumped by every truncation: an async flush started before it proves nothing after it. */
   private generation = 0;
   private pendingFlushes: { endOffset: number; done: boolean; generation: number }[] = [];
@@ -453,8 +454,10 @@ export class PartitionLog {
 
   /** Persists the high watermark (and the other offsets); the broker calls it periodically. */
   checkpointHighWatermark(): void {
-    this.ensureOpen();
-    this.writeState();
+    this.storage(() => {
+      this.ensureOpen();
+      this.writeState();
+    });
   }
 
   // ----------------------------------------------------------------- getters
@@ -523,6 +526,34 @@ export class PartitionLog {
 
   private ensureOpen(): void {
     if (this.closed) throw new RaftkaError('KAFKA_STORAGE_ERROR', `log ${this.dir} is closed`);
+    if (this.offlineReason !== undefined) {
+      throw new RaftkaError('KAFKA_STORAGE_ERROR', `log ${this.dir} is offline: ${this.offlineReason}`);
+    }
+  }
+
+  /**
+   * Runs a public operation; an I/O error (EIO, ENOSPC, ...) takes the log
+   * offline, as Kafka takes a log directory offline, and surfaces as
+   * KAFKA_STORAGE_ERROR. The broker should stop leading or following the
+   * partition; reopening the log runs recovery.
+   */
+  private storage<T>(fn: () => T): T {
+    this.ensureOpen();
+    try {
+      return fn();
+    } catch (err) {
+      const io = err as NodeJS.ErrnoException;
+      if (isRaftkaError(err) || typeof io?.code !== 'string' || typeof io.syscall !== 'string') throw err;
+      this.offlineReason = `${io.code} in ${io.syscall}${io.path ? ` (${io.path})` : ''}`;
+      throw new RaftkaError('KAFKA_STORAGE_ERROR', `log ${this.dir} went offline: ${this.offlineReason}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Why the log went offline after an I/O error, if it did. */
+  get offline(): string | undefined {
+    return this.offlineReason;
   }
 
   // ------------------------------------------------------------------ append
@@ -557,20 +588,22 @@ export class PartitionLog {
    * are.
    */
   appendAsLeader(batches: Buffer, leaderEpoch: number): AppendInfo {
-    this.ensureOpen();
-    assert(Number.isInteger(leaderEpoch) && leaderEpoch >= 0, `bad leader epoch ${leaderEpoch}`);
-    const parsed = this.parseBatches(batches);
-    let next = this.logEndOffset;
-    for (const b of parsed) {
-      const delta = b.lastOffset - b.baseOffset;
-      stampBatch(batches.subarray(b.position, b.position + b.sizeBytes), next, leaderEpoch);
-      b.baseOffset = next;
-      b.lastOffset = next + delta;
-      b.partitionLeaderEpoch = leaderEpoch;
-      next += delta + 1;
-    }
-    this.epochCache.assign(leaderEpoch, (parsed[0] as ScannedBatch).baseOffset);
-    return this.appendBatches(batches, parsed);
+    return this.storage(() => {
+      this.ensureOpen();
+      assert(Number.isInteger(leaderEpoch) && leaderEpoch >= 0, `bad leader epoch ${leaderEpoch}`);
+      const parsed = this.parseBatches(batches);
+      let next = this.logEndOffset;
+      for (const b of parsed) {
+        const delta = b.lastOffset - b.baseOffset;
+        stampBatch(batches.subarray(b.position, b.position + b.sizeBytes), next, leaderEpoch);
+        b.baseOffset = next;
+        b.lastOffset = next + delta;
+        b.partitionLeaderEpoch = leaderEpoch;
+        next += delta + 1;
+      }
+      this.epochCache.assign(leaderEpoch, (parsed[0] as ScannedBatch).baseOffset);
+      return this.appendBatches(batches, parsed);
+    });
   }
 
   /**
@@ -580,24 +613,26 @@ export class PartitionLog {
    * offsets are gone from the leader too), never before it.
    */
   appendAsFollower(batches: Buffer): AppendInfo {
-    this.ensureOpen();
-    const parsed = this.parseBatches(batches);
-    const gapsAllowed = hasCompact(this.config.cleanupPolicy);
-    let expected = this.logEndOffset;
-    for (const b of parsed) {
-      if (b.baseOffset < expected || (b.baseOffset > expected && !gapsAllowed)) {
-        throw new UnexpectedAppendOffsetError(
-          `follower append at offset ${b.baseOffset} but the log expects ${expected} (log end offset ${this.logEndOffset})`,
-          expected,
-          b.baseOffset,
-        );
+    return this.storage(() => {
+      this.ensureOpen();
+      const parsed = this.parseBatches(batches);
+      const gapsAllowed = hasCompact(this.config.cleanupPolicy);
+      let expected = this.logEndOffset;
+      for (const b of parsed) {
+        if (b.baseOffset < expected || (b.baseOffset > expected && !gapsAllowed)) {
+          throw new UnexpectedAppendOffsetError(
+            `follower append at offset ${b.baseOffset} but the log expects ${expected} (log end offset ${this.logEndOffset})`,
+            expected,
+            b.baseOffset,
+          );
+        }
+        expected = b.lastOffset + 1;
       }
-      expected = b.lastOffset + 1;
-    }
-    for (const b of parsed) {
-      if (b.partitionLeaderEpoch >= 0) this.epochCache.assign(b.partitionLeaderEpoch, b.baseOffset);
-    }
-    return this.appendBatches(batches, parsed);
+      for (const b of parsed) {
+        if (b.partitionLeaderEpoch >= 0) this.epochCache.assign(b.partitionLeaderEpoch, b.baseOffset);
+      }
+      return this.appendBatches(batches, parsed);
+    });
   }
 
   private appendBatches(buf: Buffer, parsed: ScannedBatch[]): AppendInfo {
@@ -651,19 +686,21 @@ export class PartitionLog {
    * recovery point never lags more than one segment.
    */
   roll(baseOffset = this.logEndOffset): void {
-    this.ensureOpen();
-    const old = this.activeSegment;
-    if (old.sizeBytes === 0) {
-      // Nothing to seal: replace the empty segment if the base must move.
-      if (old.baseOffset === baseOffset) return;
-      old.deleteFiles(this.cache);
-      this.segments.pop();
-    } else {
-      old.seal(this.cache);
-    }
-    this.segments.push(Segment.create(this.dir, baseOffset, this.now()));
-    fsyncDir(this.dir);
-    if (old.sizeBytes > 0) this.flushSealedSegmentAsync(old);
+    this.storage(() => {
+      this.ensureOpen();
+      const old = this.activeSegment;
+      if (old.sizeBytes === 0) {
+        // Nothing to seal: replace the empty segment if the base must move.
+        if (old.baseOffset === baseOffset) return;
+        old.deleteFiles(this.cache);
+        this.segments.pop();
+      } else {
+        old.seal(this.cache);
+      }
+      this.segments.push(Segment.create(this.dir, baseOffset, this.now()));
+      fsyncDir(this.dir);
+      if (old.sizeBytes > 0) this.flushSealedSegmentAsync(old);
+    });
   }
 
   /**
@@ -707,15 +744,17 @@ export class PartitionLog {
 
   /** fsyncs every segment with unflushed bytes, then moves the recovery point to the LEO. */
   flush(): void {
-    this.ensureOpen();
-    for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
-    this.pendingFlushes = [];
-    this.unflushedRecords = 0;
-    this.lastFlushMs = this.now();
-    if (this.state.recoveryPoint !== this.logEndOffset) {
-      this.state.recoveryPoint = this.logEndOffset;
-      this.writeState();
-    }
+    this.storage(() => {
+      this.ensureOpen();
+      for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
+      this.pendingFlushes = [];
+      this.unflushedRecords = 0;
+      this.lastFlushMs = this.now();
+      if (this.state.recoveryPoint !== this.logEndOffset) {
+        this.state.recoveryPoint = this.logEndOffset;
+        this.writeState();
+      }
+    });
   }
 
   /** flush.ms: the broker's scheduler calls this; appends call it too. */
@@ -730,18 +769,20 @@ export class PartitionLog {
   /** Flushes, checkpoints and writes the clean-shutdown marker so the next open skips recovery. */
   close(): void {
     if (this.closed) return;
-    const active = this.activeSegment;
-    active.seal(this.cache);
-    for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
-    this.state.recoveryPoint = this.logEndOffset;
-    this.writeState();
-    const marker = join(this.dir, CLEAN_SHUTDOWN_FILE);
-    const fd = openSync(marker, 'w');
-    fsyncSync(fd);
-    closeSync(fd);
-    fsyncDir(this.dir);
-    for (const seg of this.segments) seg.closeFiles(this.cache);
-    this.closed = true;
+    this.storage(() => {
+      const active = this.activeSegment;
+      active.seal(this.cache);
+      for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
+      this.state.recoveryPoint = this.logEndOffset;
+      this.writeState();
+      const marker = join(this.dir, CLEAN_SHUTDOWN_FILE);
+      const fd = openSync(marker, 'w');
+      fsyncSync(fd);
+      closeSync(fd);
+      fsyncDir(this.dir);
+      for (const seg of this.segments) seg.closeFiles(this.cache);
+      this.closed = true;
+    });
   }
 
   /** Drops the log's descriptors without flushing or marking a clean shutdown (tests: simulated crash). */
@@ -783,45 +824,47 @@ export class PartitionLog {
    * the records below their position. Reads stay inside one segment.
    */
   read(fetchOffset: number, maxBytes: number, options: ReadOptions = {}): LogReadResult {
-    this.ensureOpen();
-    const leo = this.logEndOffset;
-    if (fetchOffset < this.state.logStartOffset || fetchOffset > leo) {
-      throw new RaftkaError(
-        'OFFSET_OUT_OF_RANGE',
-        `fetch offset ${fetchOffset} is outside [${this.state.logStartOffset}, ${leo}]`,
-      );
-    }
-    const upper = Math.min(options.maxOffset ?? leo, leo);
-    const result: LogReadResult = {
-      records: Buffer.alloc(0),
-      batches: [],
-      firstOffset: -1,
-      nextOffset: fetchOffset,
-      logStartOffset: this.state.logStartOffset,
-      logEndOffset: leo,
-      highWatermark: this.state.highWatermark,
-    };
-    if (fetchOffset >= upper) return result;
-    const found = this.locate(fetchOffset);
-    if (!found || found.batch.lastOffset >= upper) return result;
-    const { seg, batch } = found;
-    const minOne = options.minOneBatch ?? true;
-    if (!minOne && batch.sizeBytes > maxBytes) return result;
-    const readBytes = Math.min(seg.sizeBytes - batch.position, Math.max(batch.sizeBytes, maxBytes));
-    const buf = seg.read(this.cache, batch.position, readBytes);
-    let pos = 0;
-    // Bounded by buf.length: each step consumes one whole batch.
-    while (buf.length - pos >= HEADER_BYTES) {
-      const b = parseScannedBatch(buf, pos, pos);
-      if (b.sizeBytes < HEADER_BYTES || pos + b.sizeBytes > buf.length || b.lastOffset >= upper) break;
-      if (pos > 0 && pos + b.sizeBytes > maxBytes) break;
-      result.batches.push(buf.subarray(pos, pos + b.sizeBytes));
-      if (result.firstOffset < 0) result.firstOffset = b.baseOffset;
-      result.nextOffset = b.lastOffset + 1;
-      pos += b.sizeBytes;
-    }
-    result.records = buf.subarray(0, pos);
-    return result;
+    return this.storage(() => {
+      this.ensureOpen();
+      const leo = this.logEndOffset;
+      if (fetchOffset < this.state.logStartOffset || fetchOffset > leo) {
+        throw new RaftkaError(
+          'OFFSET_OUT_OF_RANGE',
+          `fetch offset ${fetchOffset} is outside [${this.state.logStartOffset}, ${leo}]`,
+        );
+      }
+      const upper = Math.min(options.maxOffset ?? leo, leo);
+      const result: LogReadResult = {
+        records: Buffer.alloc(0),
+        batches: [],
+        firstOffset: -1,
+        nextOffset: fetchOffset,
+        logStartOffset: this.state.logStartOffset,
+        logEndOffset: leo,
+        highWatermark: this.state.highWatermark,
+      };
+      if (fetchOffset >= upper) return result;
+      const found = this.locate(fetchOffset);
+      if (!found || found.batch.lastOffset >= upper) return result;
+      const { seg, batch } = found;
+      const minOne = options.minOneBatch ?? true;
+      if (!minOne && batch.sizeBytes > maxBytes) return result;
+      const readBytes = Math.min(seg.sizeBytes - batch.position, Math.max(batch.sizeBytes, maxBytes));
+      const buf = seg.read(this.cache, batch.position, readBytes);
+      let pos = 0;
+      // Bounded by buf.length: each step consumes one whole batch.
+      while (buf.length - pos >= HEADER_BYTES) {
+        const b = parseScannedBatch(buf, pos, pos);
+        if (b.sizeBytes < HEADER_BYTES || pos + b.sizeBytes > buf.length || b.lastOffset >= upper) break;
+        if (pos > 0 && pos + b.sizeBytes > maxBytes) break;
+        result.batches.push(buf.subarray(pos, pos + b.sizeBytes));
+        if (result.firstOffset < 0) result.firstOffset = b.baseOffset;
+        result.nextOffset = b.lastOffset + 1;
+        pos += b.sizeBytes;
+      }
+      result.records = buf.subarray(0, pos);
+      return result;
+    });
   }
 
   /**
@@ -830,30 +873,32 @@ export class PartitionLog {
    * EARLIEST (-2) / LATEST (-1) timestamps.
    */
   offsetForTimestamp(timestamp: number): TimestampOffset | undefined {
-    this.ensureOpen();
-    if (timestamp === EARLIEST_TIMESTAMP) return { offset: this.state.logStartOffset, timestamp: -1 };
-    if (timestamp === LATEST_TIMESTAMP) return { offset: this.logEndOffset, timestamp: -1 };
-    const lso = this.state.logStartOffset;
-    for (const seg of this.segments) {
-      seg.loadIndexes(this.cache, this.config);
-      if (seg.maxTimestamp < timestamp || seg.nextOffset <= lso) continue;
-      const startRel = seg.timeIndex.lookup(timestamp);
-      const startPos = seg.offsetIndex.lookup(startRel);
-      let answer: TimestampOffset | undefined;
-      scanBatches(this.cache, seg.logPath, seg.baseOffset, startPos.position, seg.sizeBytes, {
-        verifyCrc: false,
-        minBaseOffset: seg.baseOffset + startPos.relativeOffset,
-        onBatch: (b, bytes) => {
-          if (b.maxTimestamp < timestamp || b.lastOffset < lso || bytes === undefined) return true;
-          const offset = firstOffsetAtOrAfterTimestamp(bytes, timestamp, lso);
-          if (offset === undefined) return true;
-          answer = { offset, timestamp: b.maxTimestamp };
-          return false;
-        },
-      });
-      if (answer) return answer;
-    }
-    return undefined;
+    return this.storage(() => {
+      this.ensureOpen();
+      if (timestamp === EARLIEST_TIMESTAMP) return { offset: this.state.logStartOffset, timestamp: -1 };
+      if (timestamp === LATEST_TIMESTAMP) return { offset: this.logEndOffset, timestamp: -1 };
+      const lso = this.state.logStartOffset;
+      for (const seg of this.segments) {
+        seg.loadIndexes(this.cache, this.config);
+        if (seg.maxTimestamp < timestamp || seg.nextOffset <= lso) continue;
+        const startRel = seg.timeIndex.lookup(timestamp);
+        const startPos = seg.offsetIndex.lookup(startRel);
+        let answer: TimestampOffset | undefined;
+        scanBatches(this.cache, seg.logPath, seg.baseOffset, startPos.position, seg.sizeBytes, {
+          verifyCrc: false,
+          minBaseOffset: seg.baseOffset + startPos.relativeOffset,
+          onBatch: (b, bytes) => {
+            if (b.maxTimestamp < timestamp || b.lastOffset < lso || bytes === undefined) return true;
+            const offset = firstOffsetAtOrAfterTimestamp(bytes, timestamp, lso);
+            if (offset === undefined) return true;
+            answer = { offset, timestamp: b.maxTimestamp };
+            return false;
+          },
+        });
+        if (answer) return answer;
+      }
+      return undefined;
+    });
   }
 
   // --------------------------------------------------------------- truncation
@@ -864,48 +909,52 @@ export class PartitionLog {
    * below `offset`. Returns true if anything was removed.
    */
   truncateTo(offset: number): boolean {
-    this.ensureOpen();
-    assert(offset >= 0, `truncateTo(${offset})`);
-    if (offset >= this.logEndOffset) return false;
-    this.generation++;
-    this.pendingFlushes = [];
-    if (offset < this.state.logStartOffset) {
-      this.truncateFullyAndStartAt(offset);
+    return this.storage(() => {
+      this.ensureOpen();
+      assert(offset >= 0, `truncateTo(${offset})`);
+      if (offset >= this.logEndOffset) return false;
+      this.generation++;
+      this.pendingFlushes = [];
+      if (offset < this.state.logStartOffset) {
+        this.truncateFullyAndStartAt(offset);
+        return true;
+      }
+      while (this.segments.length > 1 && this.activeSegment.baseOffset > offset) {
+        (this.segments.pop() as Segment).deleteFiles(this.cache);
+      }
+      const seg = this.activeSegment;
+      const batch = seg.findBatch(this.cache, this.config, offset);
+      const newEnd = batch ? Math.min(batch.baseOffset, offset) : offset;
+      if (batch) seg.truncateAt(this.cache, batch.position, newEnd);
+      seg.rebuild(this.cache, this.config, false, seg.baseOffset);
+      seg.nextOffset = Math.max(newEnd, seg.baseOffset);
+      seg.fsync(this.cache);
+      fsyncDir(this.dir);
+      const leo = this.logEndOffset;
+      this.epochCache.truncateFromEnd(leo);
+      this.state.recoveryPoint = Math.min(this.state.recoveryPoint, leo);
+      this.state.highWatermark = Math.min(this.state.highWatermark, leo);
+      this.state.cleanerOffset = Math.min(this.state.cleanerOffset, leo);
+      this.writeState();
       return true;
-    }
-    while (this.segments.length > 1 && this.activeSegment.baseOffset > offset) {
-      (this.segments.pop() as Segment).deleteFiles(this.cache);
-    }
-    const seg = this.activeSegment;
-    const batch = seg.findBatch(this.cache, this.config, offset);
-    const newEnd = batch ? Math.min(batch.baseOffset, offset) : offset;
-    if (batch) seg.truncateAt(this.cache, batch.position, newEnd);
-    seg.rebuild(this.cache, this.config, false, seg.baseOffset);
-    seg.nextOffset = Math.max(newEnd, seg.baseOffset);
-    seg.fsync(this.cache);
-    fsyncDir(this.dir);
-    const leo = this.logEndOffset;
-    this.epochCache.truncateFromEnd(leo);
-    this.state.recoveryPoint = Math.min(this.state.recoveryPoint, leo);
-    this.state.highWatermark = Math.min(this.state.highWatermark, leo);
-    this.state.cleanerOffset = Math.min(this.state.cleanerOffset, leo);
-    this.writeState();
-    return true;
+    });
   }
 
   /** Drops the whole log and restarts it empty at `offset` (a follower far behind the leader's log start). */
   truncateFullyAndStartAt(offset: number): void {
-    this.ensureOpen();
-    assert(offset >= 0, `truncateFullyAndStartAt(${offset})`);
-    this.generation++;
-    this.pendingFlushes = [];
-    for (const seg of this.segments) seg.deleteFiles(this.cache);
-    this.segments = [Segment.create(this.dir, offset, this.now())];
-    fsyncDir(this.dir);
-    this.epochCache.clear();
-    this.state = { highWatermark: offset, recoveryPoint: offset, logStartOffset: offset, cleanerOffset: offset };
-    this.unflushedRecords = 0;
-    this.writeState();
+    this.storage(() => {
+      this.ensureOpen();
+      assert(offset >= 0, `truncateFullyAndStartAt(${offset})`);
+      this.generation++;
+      this.pendingFlushes = [];
+      for (const seg of this.segments) seg.deleteFiles(this.cache);
+      this.segments = [Segment.create(this.dir, offset, this.now())];
+      fsyncDir(this.dir);
+      this.epochCache.clear();
+      this.state = { highWatermark: offset, recoveryPoint: offset, logStartOffset: offset, cleanerOffset: offset };
+      this.unflushedRecords = 0;
+      this.writeState();
+    });
   }
 
   // ---------------------------------------------------------------- retention
@@ -916,20 +965,22 @@ export class PartitionLog {
    * start stay on disk until their segment goes but are never read.
    */
   deleteRecordsBefore(offset: number): DeletionResult {
-    this.ensureOpen();
-    if (offset > this.state.highWatermark) {
-      throw new RaftkaError(
-        'OFFSET_OUT_OF_RANGE',
-        `cannot delete records before ${offset}: above the high watermark ${this.state.highWatermark}`,
-      );
-    }
-    if (offset > this.state.logStartOffset) {
-      this.state.logStartOffset = offset;
-      this.state.cleanerOffset = Math.max(this.state.cleanerOffset, offset);
-      this.epochCache.truncateFromStart(offset);
-      this.writeState();
-    }
-    return this.deleteSegmentsWhile((_seg, end) => end <= this.state.logStartOffset);
+    return this.storage(() => {
+      this.ensureOpen();
+      if (offset > this.state.highWatermark) {
+        throw new RaftkaError(
+          'OFFSET_OUT_OF_RANGE',
+          `cannot delete records before ${offset}: above the high watermark ${this.state.highWatermark}`,
+        );
+      }
+      if (offset > this.state.logStartOffset) {
+        this.state.logStartOffset = offset;
+        this.state.cleanerOffset = Math.max(this.state.cleanerOffset, offset);
+        this.epochCache.truncateFromStart(offset);
+        this.writeState();
+      }
+      return this.deleteSegmentsWhile((_seg, end) => end <= this.state.logStartOffset);
+    });
   }
 
   /**
@@ -939,32 +990,34 @@ export class PartitionLog {
    * retention.bytes. Only whole segments below the HW go; never the active one.
    */
   deleteOldSegments(): DeletionResult {
-    this.ensureOpen();
-    const now = this.now();
-    const config = this.config;
-    const total = this.deleteSegmentsWhile((_seg, end) => end <= this.state.logStartOffset);
-    if (!hasDelete(config.cleanupPolicy)) return total;
-    const byTime =
-      config.retentionMs < 0
-        ? { deletedSegments: 0, deletedBytes: 0 }
-        : this.deleteSegmentsWhile((seg, end) => {
-            seg.loadIndexes(this.cache, this.config);
-            return end <= this.state.highWatermark && now - seg.maxTimestamp > config.retentionMs;
-          });
-    let size = config.retentionBytes < 0 ? 0 : this.sizeBytes;
-    const bySize =
-      config.retentionBytes < 0
-        ? { deletedSegments: 0, deletedBytes: 0 }
-        : this.deleteSegmentsWhile((seg, end) => {
-            if (end > this.state.highWatermark || size - seg.sizeBytes < config.retentionBytes) return false;
-            size -= seg.sizeBytes;
-            return true;
-          });
-    return {
-      deletedSegments: total.deletedSegments + byTime.deletedSegments + bySize.deletedSegments,
-      deletedBytes: total.deletedBytes + byTime.deletedBytes + bySize.deletedBytes,
-      logStartOffset: this.state.logStartOffset,
-    };
+    return this.storage(() => {
+      this.ensureOpen();
+      const now = this.now();
+      const config = this.config;
+      const total = this.deleteSegmentsWhile((_seg, end) => end <= this.state.logStartOffset);
+      if (!hasDelete(config.cleanupPolicy)) return total;
+      const byTime =
+        config.retentionMs < 0
+          ? { deletedSegments: 0, deletedBytes: 0 }
+          : this.deleteSegmentsWhile((seg, end) => {
+              seg.loadIndexes(this.cache, this.config);
+              return end <= this.state.highWatermark && now - seg.maxTimestamp > config.retentionMs;
+            });
+      let size = config.retentionBytes < 0 ? 0 : this.sizeBytes;
+      const bySize =
+        config.retentionBytes < 0
+          ? { deletedSegments: 0, deletedBytes: 0 }
+          : this.deleteSegmentsWhile((seg, end) => {
+              if (end > this.state.highWatermark || size - seg.sizeBytes < config.retentionBytes) return false;
+              size -= seg.sizeBytes;
+              return true;
+            });
+      return {
+        deletedSegments: total.deletedSegments + byTime.deletedSegments + bySize.deletedSegments,
+        deletedBytes: total.deletedBytes + byTime.deletedBytes + bySize.deletedBytes,
+        logStartOffset: this.state.logStartOffset,
+      };
+    });
   }
 
   private deleteSegmentsWhile(pred: (seg: Segment, endOffset: number) => boolean): DeletionResult {
@@ -1022,135 +1075,137 @@ export class PartitionLog {
    * through .cleaned/.swap files (compaction-files.ts).
    */
   compact(upperBoundOffset = this.state.highWatermark): CompactionResult {
-    this.ensureOpen();
-    const result: CompactionResult = {
-      segmentsCleaned: 0,
-      bytesBefore: 0,
-      bytesAfter: 0,
-      recordsRemoved: 0,
-      tombstonesRemoved: 0,
-      batchesRemoved: 0,
-      cleanedUpTo: this.state.cleanerOffset,
-    };
-    if (!hasCompact(this.config.cleanupPolicy)) return result;
-    const limit = Math.min(upperBoundOffset, this.activeSegment.baseOffset);
-    const targets: Segment[] = [];
-    for (let i = 0; i < this.segments.length - 1; i++) {
-      const end = (this.segments[i + 1] as Segment).baseOffset;
-      if (end <= limit) targets.push(this.segments[i] as Segment);
-    }
-    if (targets.length === 0) return result;
-    const cleanedUpTo = (this.segments[targets.length] as Segment).baseOffset;
-    const lso = this.state.logStartOffset;
-
-    // Pass 1: the latest offset of every key, and each producer's last batch.
-    const latest = new Map<string, number>();
-    const producerLastBatch = new Map<number, number>();
-    // Each cleaned segment keeps its last batch (emptied if need be) so it still ends
-    // where it did: a fetch inside a cleaned gap always finds a later batch.
-    const segmentLastBatch = new Set<number>();
-    for (const seg of targets) {
-      let last = -1;
-      this.forEachBatch(seg, (b, bytes) => {
-        last = b.baseOffset;
-        const attributes = bytes.readInt16BE(Offsets.attributes);
-        if ((attributes & KEPT_WHOLE_MASK) !== 0) return; // transactional/control batches are kept whole
-        const producerId = Number(bytes.readBigInt64BE(Offsets.producerId));
-        if (producerId >= 0) producerLastBatch.set(producerId, b.baseOffset);
-        for (const r of rawRecords(bytes)) if (r.key !== null) latest.set(r.key.toString('latin1'), r.offset);
-      });
-      if (last >= 0) segmentLastBatch.add(last);
-    }
-
-    // Pass 2: write the cleaned copies.
-    const horizon = this.now() - this.config.deleteRetentionMs;
-    const cleanedPaths: string[] = [];
-    for (const seg of targets) {
-      const path = `${seg.logPath}${CLEANED_SUFFIX}`;
-      cleanedPaths.push(path);
-      const fd = openSync(path, 'w');
-      let size = 0;
-      try {
-        this.forEachBatch(seg, (b, bytes) => {
-          let out: Buffer | undefined = bytes;
-          const attributes = bytes.readInt16BE(Offsets.attributes);
-          if (b.lastOffset < lso && !segmentLastBatch.has(b.baseOffset)) {
-            out = undefined; // below the log start: never readable again
-            result.batchesRemoved++;
-            result.recordsRemoved += b.recordCount;
-          } else if ((attributes & KEPT_WHOLE_MASK) === 0) {
-            const records = rawRecords(bytes);
-            const kept = records.filter((r) => {
-              if (r.key === null) return true;
-              if (latest.get(r.key.toString('latin1')) !== r.offset) return false;
-              if (r.valueIsNull && r.timestamp < horizon) {
-                result.tombstonesRemoved++;
-                return false;
-              }
-              return true;
-            });
-            result.recordsRemoved += records.length - kept.length;
-            if (kept.length === 0) {
-              const producerId = Number(bytes.readBigInt64BE(Offsets.producerId));
-              const keepEmpty =
-                segmentLastBatch.has(b.baseOffset) ||
-                (producerId >= 0 && producerLastBatch.get(producerId) === b.baseOffset);
-              out = keepEmpty ? rebuildBatch(bytes, []) : undefined;
-              if (!keepEmpty) result.batchesRemoved++;
-            } else if (kept.length !== records.length) {
-              out = rebuildBatch(bytes, kept);
-            }
-          }
-          if (out) {
-            let done = 0;
-            while (done < out.length) done += writeSync(fd, out, done, out.length - done, size + done);
-            size += out.length;
-          }
-        });
-        fsyncSync(fd);
-      } catch (err) {
-        closeSync(fd);
-        for (const p of cleanedPaths) unlinkIfExists(p);
-        throw err;
+    return this.storage(() => {
+      this.ensureOpen();
+      const result: CompactionResult = {
+        segmentsCleaned: 0,
+        bytesBefore: 0,
+        bytesAfter: 0,
+        recordsRemoved: 0,
+        tombstonesRemoved: 0,
+        batchesRemoved: 0,
+        cleanedUpTo: this.state.cleanerOffset,
+      };
+      if (!hasCompact(this.config.cleanupPolicy)) return result;
+      const limit = Math.min(upperBoundOffset, this.activeSegment.baseOffset);
+      const targets: Segment[] = [];
+      for (let i = 0; i < this.segments.length - 1; i++) {
+        const end = (this.segments[i + 1] as Segment).baseOffset;
+        if (end <= limit) targets.push(this.segments[i] as Segment);
       }
-      closeSync(fd);
-      result.bytesBefore += seg.sizeBytes;
-      result.bytesAfter += size;
-      this.onCompactionStep(`cleaned-written:${seg.baseOffset}`);
-    }
+      if (targets.length === 0) return result;
+      const cleanedUpTo = (this.segments[targets.length] as Segment).baseOffset;
+      const lso = this.state.logStartOffset;
 
-    // Commit: every .cleaned becomes .swap, then the directory is fsynced.
-    fsyncDir(this.dir);
-    for (const seg of targets) {
-      const stem = join(this.dir, segmentFileStem(seg.baseOffset));
-      renameSync(`${stem}${LOG_FILE_SUFFIX}${CLEANED_SUFFIX}`, `${stem}${LOG_FILE_SUFFIX}${SWAP_SUFFIX}`);
-      this.onCompactionStep(`renamed-to-swap:${seg.baseOffset}`);
-    }
-    fsyncDir(this.dir);
-    this.onCompactionStep('swap-committed');
+      // Pass 1: the latest offset of every key, and each producer's last batch.
+      const latest = new Map<string, number>();
+      const producerLastBatch = new Map<number, number>();
+      // Each cleaned segment keeps its last batch (emptied if need be) so it still ends
+      // where it did: a fetch inside a cleaned gap always finds a later batch.
+      const segmentLastBatch = new Set<number>();
+      for (const seg of targets) {
+        let last = -1;
+        this.forEachBatch(seg, (b, bytes) => {
+          last = b.baseOffset;
+          const attributes = bytes.readInt16BE(Offsets.attributes);
+          if ((attributes & KEPT_WHOLE_MASK) !== 0) return; // transactional/control batches are kept whole
+          const producerId = Number(bytes.readBigInt64BE(Offsets.producerId));
+          if (producerId >= 0) producerLastBatch.set(producerId, b.baseOffset);
+          for (const r of rawRecords(bytes)) if (r.key !== null) latest.set(r.key.toString('latin1'), r.offset);
+        });
+        if (last >= 0) segmentLastBatch.add(last);
+      }
 
-    // Install: replace each old segment by its swap; indexes are rebuilt.
-    for (const seg of targets) {
-      seg.closeFiles(this.cache);
-      installSwap(this.dir, segmentFileStem(seg.baseOffset));
-      this.onCompactionStep(`installed:${seg.baseOffset}`);
-    }
-    fsyncDir(this.dir);
-    for (let i = 0; i < targets.length; i++) {
-      const old = targets[i] as Segment;
-      const fresh = new Segment(this.dir, old.baseOffset, statSync(old.logPath).size, old.createdMs);
-      fresh.rebuild(this.cache, this.config, false, old.baseOffset);
-      fresh.dirty = true;
-      fresh.fsync(this.cache);
-      this.segments[i] = fresh;
-    }
-    fsyncDir(this.dir);
-    result.segmentsCleaned = targets.length;
-    result.cleanedUpTo = cleanedUpTo;
-    this.state.cleanerOffset = Math.max(this.state.cleanerOffset, cleanedUpTo);
-    this.writeState();
-    this.onCompactionStep('done');
-    return result;
+      // Pass 2: write the cleaned copies.
+      const horizon = this.now() - this.config.deleteRetentionMs;
+      const cleanedPaths: string[] = [];
+      for (const seg of targets) {
+        const path = `${seg.logPath}${CLEANED_SUFFIX}`;
+        cleanedPaths.push(path);
+        const fd = openSync(path, 'w');
+        let size = 0;
+        try {
+          this.forEachBatch(seg, (b, bytes) => {
+            let out: Buffer | undefined = bytes;
+            const attributes = bytes.readInt16BE(Offsets.attributes);
+            if (b.lastOffset < lso && !segmentLastBatch.has(b.baseOffset)) {
+              out = undefined; // below the log start: never readable again
+              result.batchesRemoved++;
+              result.recordsRemoved += b.recordCount;
+            } else if ((attributes & KEPT_WHOLE_MASK) === 0) {
+              const records = rawRecords(bytes);
+              const kept = records.filter((r) => {
+                if (r.key === null) return true;
+                if (latest.get(r.key.toString('latin1')) !== r.offset) return false;
+                if (r.valueIsNull && r.timestamp < horizon) {
+                  result.tombstonesRemoved++;
+                  return false;
+                }
+                return true;
+              });
+              result.recordsRemoved += records.length - kept.length;
+              if (kept.length === 0) {
+                const producerId = Number(bytes.readBigInt64BE(Offsets.producerId));
+                const keepEmpty =
+                  segmentLastBatch.has(b.baseOffset) ||
+                  (producerId >= 0 && producerLastBatch.get(producerId) === b.baseOffset);
+                out = keepEmpty ? rebuildBatch(bytes, []) : undefined;
+                if (!keepEmpty) result.batchesRemoved++;
+              } else if (kept.length !== records.length) {
+                out = rebuildBatch(bytes, kept);
+              }
+            }
+            if (out) {
+              let done = 0;
+              while (done < out.length) done += writeSync(fd, out, done, out.length - done, size + done);
+              size += out.length;
+            }
+          });
+          fsyncSync(fd);
+        } catch (err) {
+          closeSync(fd);
+          for (const p of cleanedPaths) unlinkIfExists(p);
+          throw err;
+        }
+        closeSync(fd);
+        result.bytesBefore += seg.sizeBytes;
+        result.bytesAfter += size;
+        this.onCompactionStep(`cleaned-written:${seg.baseOffset}`);
+      }
+
+      // Commit: every .cleaned becomes .swap, then the directory is fsynced.
+      fsyncDir(this.dir);
+      for (const seg of targets) {
+        const stem = join(this.dir, segmentFileStem(seg.baseOffset));
+        renameSync(`${stem}${LOG_FILE_SUFFIX}${CLEANED_SUFFIX}`, `${stem}${LOG_FILE_SUFFIX}${SWAP_SUFFIX}`);
+        this.onCompactionStep(`renamed-to-swap:${seg.baseOffset}`);
+      }
+      fsyncDir(this.dir);
+      this.onCompactionStep('swap-committed');
+
+      // Install: replace each old segment by its swap; indexes are rebuilt.
+      for (const seg of targets) {
+        seg.closeFiles(this.cache);
+        installSwap(this.dir, segmentFileStem(seg.baseOffset));
+        this.onCompactionStep(`installed:${seg.baseOffset}`);
+      }
+      fsyncDir(this.dir);
+      for (let i = 0; i < targets.length; i++) {
+        const old = targets[i] as Segment;
+        const fresh = new Segment(this.dir, old.baseOffset, statSync(old.logPath).size, old.createdMs);
+        fresh.rebuild(this.cache, this.config, false, old.baseOffset);
+        fresh.dirty = true;
+        fresh.fsync(this.cache);
+        this.segments[i] = fresh;
+      }
+      fsyncDir(this.dir);
+      result.segmentsCleaned = targets.length;
+      result.cleanedUpTo = cleanedUpTo;
+      this.state.cleanerOffset = Math.max(this.state.cleanerOffset, cleanedUpTo);
+      this.writeState();
+      this.onCompactionStep('done');
+      return result;
+    });
   }
 
   /** Walks a sealed segment's batches with CRC checks; a corrupt batch aborts (KAFKA_STORAGE_ERROR). */

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBatchHeader } from '@raftka/codec';
 import { isRaftkaError } from '@raftka/common';
@@ -423,6 +423,29 @@ describe('flush, checkpoints and clean shutdown', () => {
     expect(again.read(77, 10).firstOffset).toBe(76);
     again.close();
     expect(readFileSync(idx).readUInt32BE(12)).not.toBe(0xfffffff0);
+  });
+});
+
+describe('I/O errors', () => {
+  it('take the log offline with KAFKA_STORAGE_ERROR, and reopening recovers', () => {
+    const dir = tempDir();
+    const cache = new FileHandleCache(8);
+    const log = PartitionLog.open(dir, { fileCache: cache });
+    log.appendAsLeader(valuesBatch(2), 0);
+    cache.closeAll();
+    const segment = join(dir, '00000000000000000000.log');
+    const saved = readFileSync(segment);
+    rmSync(segment);
+    mkdirSync(segment); // opening it 'r+' now fails with EISDIR
+    expect(errorName(() => log.appendAsLeader(valuesBatch(1), 0))).toBe('KAFKA_STORAGE_ERROR');
+    expect(log.offline).toMatch(/EISDIR/);
+    expect(errorName(() => log.read(0, 100))).toBe('KAFKA_STORAGE_ERROR');
+    log.abandon();
+    rmSync(segment, { recursive: true });
+    writeFileSync(segment, saved);
+    const again = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
+    expect(again.logEndOffset).toBe(2);
+    again.close();
   });
 });
 
