@@ -75,6 +75,8 @@ export interface SimulationSummary {
 /** Fault-phase length of the random scenario by default: enough for several elections, cheap enough for 2000 seeds. */
 export const DEFAULT_RANDOM_SIM_TIME_MS = 12_000;
 const LIVENESS_TIMEOUT_MS = 30_000;
+/** How much of a failing seed's trace is printed: the events leading up to the failure. */
+const TRACE_TAIL_LINES = 400;
 /** Mostly 3 and 5 voters, as deployed; 1, 2 and 4 for the edges of majority arithmetic (Kafka's simulation uses 1-5). */
 const RANDOM_VOTER_COUNTS = [1, 2, 3, 3, 3, 3, 4, 5, 5, 5];
 
@@ -206,8 +208,15 @@ export function runSimulation(options: SimulationOptions = {}): SimulationSummar
       });
       log(`FAIL seed=${seed} ${result.failure}`);
       log(`  replay: ${result.replayCommand}`);
-      if (result.trace !== undefined) for (const line of result.trace.slice(-400)) log(`  ${line}`);
-    } else if (count === 1) {
+      // A replay of one seed prints its whole trace; a failure within a range, the events leading up to it.
+      const lines = count === 1 ? result.trace : result.trace?.slice(-TRACE_TAIL_LINES);
+      for (const line of lines ?? []) log(`  ${line}`);
+    } else if (count > 1) {
+      // Keep traces of failing seeds only: a long run would otherwise hold every event in memory.
+      delete result.trace;
+    }
+    if (result.ok && count === 1) {
+      for (const line of options.trace ? (summary.results[0]?.trace ?? []) : []) log(`  ${line}`);
       log(
         `ok seed=${seed} scenario=${scenario} events=${result.events} simTimeMs=${result.simTimeMs} traceHash=${result.traceHash}`,
       );
