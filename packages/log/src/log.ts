@@ -13,6 +13,7 @@
 // sealed by a roll goes to the thread pool (fs.fsync) instead.
 import {
   closeSync,
+  existsSync,
   fsync,
   fsyncSync,
   mkdirSync,
@@ -775,6 +776,8 @@ export class PartitionLog {
       for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
       this.state.recoveryPoint = this.logEndOffset;
       this.writeState();
+      // A log that never saw an epoch has no epoch checkpoint yet; without one the next open recovers.
+      if (!existsSync(this.epochCache.path)) this.epochCache.replace(this.epochCache.all());
       const marker = join(this.dir, CLEAN_SHUTDOWN_FILE);
       const fd = openSync(marker, 'w');
       fsyncSync(fd);

@@ -426,6 +426,16 @@ describe('flush, checkpoints and clean shutdown', () => {
   });
 });
 
+describe('reopen', () => {
+  it('skips recovery after a clean close of a log that never saw an append', () => {
+    const dir = tempDir();
+    PartitionLog.open(dir, { fileCache: new FileHandleCache(8) }).close();
+    const again = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
+    expect(again.recovery).toMatchObject({ cleanShutdown: true, segmentsScanned: 0 });
+    again.close();
+  });
+});
+
 describe('I/O errors', () => {
   it('take the log offline with KAFKA_STORAGE_ERROR, and reopening recovers', () => {
     const dir = tempDir();
