@@ -4,7 +4,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, type NetnsNetwork, type QuorumStatus, quorumStatus, waitFor } from '@raftka/server';
+import { LocalCluster, type NetnsNetwork, nodeClients, type QuorumStatus, quorumStatus, waitFor } from '@raftka/server';
 import { QuorumClient } from '@raftka/transport';
 
 /** Faster than the defaults so the tests stay short, still well above loopback latency. */
@@ -29,12 +29,7 @@ export function startTestCluster(basePort: number, netns: NetnsNetwork | null = 
   const dataDir = mkdtempSync(join(tmpdir(), 'raftka-quorum-test-'));
   const cluster = new LocalCluster({ dataDir, basePort, overrides: TEST_OVERRIDES, logLevel: 'info', netns });
   const endpoint = (e: { host: string; port: number }) => `${e.host}:${e.port}`;
-  const clients = new Map(
-    cluster.endpoints.map((e) => [
-      e.nodeId,
-      new QuorumClient({ clusterId: cluster.clusterId, bootstrapEndpoints: [endpoint(e)], requestTimeoutMs: 400 }),
-    ]),
-  );
+  const clients = nodeClients(cluster.clusterId, cluster.endpoints, 400);
   const writer = new QuorumClient({
     clusterId: cluster.clusterId,
     bootstrapEndpoints: cluster.endpoints.map(endpoint),

@@ -5,5 +5,5 @@ export * from './config.js';
 export { LocalCluster, type LocalClusterOptions, type LocalNode } from './local-cluster.js';
 export { ensureMetaProperties } from './meta-properties.js';
 export { NetnsNetwork, type NetnsOptions } from './netns.js';
-export { type NodeStatus, type QuorumStatus, quorumStatus } from './quorum-status.js';
+export { type NodeStatus, nodeClients, type QuorumStatus, quorumStatus } from './quorum-status.js';
 export { waitFor } from './wait.js';

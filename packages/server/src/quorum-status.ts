@@ -1,7 +1,7 @@
 // The quorum as every controller sees it, gathered by asking each one. Used
 // by the local cluster's status view, the tests and the benchmarks to find
 // the active controller without trusting any single node's view.
-import type { QuorumClient } from '@raftka/transport';
+import { QuorumClient } from '@raftka/transport';
 
 export interface NodeStatus {
   nodeId: number;
@@ -40,4 +40,18 @@ export async function quorumStatus(clients: Map<number, QuorumClient>): Promise<
   const leaders = nodes.filter((n) => n.reachable && n.role === 'leader').sort((a, b) => b.epoch - a.epoch);
   const leader = leaders[0];
   return { leaderId: leader?.nodeId ?? -1, epoch: leader?.epoch ?? -1, nodes };
+}
+
+/** One client per controller, each bound to that node alone (no redirects), for asking every node its view. */
+export function nodeClients(
+  clusterId: string,
+  endpoints: Array<{ nodeId: number; host: string; port: number }>,
+  requestTimeoutMs = 500,
+): Map<number, QuorumClient> {
+  return new Map(
+    endpoints.map((e) => [
+      e.nodeId,
+      new QuorumClient({ clusterId, bootstrapEndpoints: [`${e.host}:${e.port}`], requestTimeoutMs }),
+    ]),
+  );
 }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QuorumClient } from '@raftka/transport';
 import { LocalCluster } from '../local-cluster.js';
-import { quorumStatus } from '../quorum-status.js';
+import { nodeClients, quorumStatus } from '../quorum-status.js';
 import { waitFor } from '../wait.js';
 import { LatencyRecorder, median, round, table } from './stats.js';
 
@@ -41,16 +41,7 @@ export interface QuorumBenchResult {
 export async function runQuorumBench(o: QuorumBenchOptions): Promise<QuorumBenchResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'raftka-bench-quorum-'));
   const cluster = new LocalCluster({ dataDir, basePort: o.basePort, overrides: o.overrides, logLevel: 'warn' });
-  const clients = new Map(
-    cluster.endpoints.map((e) => [
-      e.nodeId,
-      new QuorumClient({
-        clusterId: cluster.clusterId,
-        bootstrapEndpoints: [`${e.host}:${e.port}`],
-        requestTimeoutMs: 500,
-      }),
-    ]),
-  );
+  const clients = nodeClients(cluster.clusterId, cluster.endpoints);
   const writer = new QuorumClient({
     clusterId: cluster.clusterId,
     bootstrapEndpoints: cluster.endpoints.map((e) => `${e.host}:${e.port}`),

@@ -1,9 +1,8 @@
 // `raftka local` (`pnpm start`): a local cluster of separate node processes on
 // 127.0.0.1 with data under ./data, a status view until Ctrl-C, then a clean
 // shutdown of every node. Nothing is created in the cluster by surprise.
-import { QuorumClient } from '@raftka/transport';
 import { LocalCluster } from '../local-cluster.js';
-import { type QuorumStatus, quorumStatus } from '../quorum-status.js';
+import { nodeClients, type QuorumStatus, quorumStatus } from '../quorum-status.js';
 
 export interface LocalOptions {
   dataDir: string;
@@ -33,16 +32,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   }
   out.write(`  controller.quorum.voters=${cluster.voters}\n\nCtrl-C stops the cluster.\n\n`);
 
-  const clients = new Map(
-    cluster.endpoints.map((e) => [
-      e.nodeId,
-      new QuorumClient({
-        clusterId: cluster.clusterId,
-        bootstrapEndpoints: [`${e.host}:${e.port}`],
-        requestTimeoutMs: 500,
-      }),
-    ]),
-  );
+  const clients = nodeClients(cluster.clusterId, cluster.endpoints);
   let stopping = false;
   let lastLine = '';
   const render = async () => {
