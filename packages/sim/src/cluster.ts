@@ -282,6 +282,16 @@ export class RaftCluster {
     this.world.fail('Liveness', `no liveness: not converged ${timeoutMs}ms after healing (${this.describe()})`);
   }
 
+  /** The network's current faults, for the trace. */
+  describeFaults(): string {
+    const network = this.world.network;
+    const f = network.faults;
+    const blocked = network.describePartitions();
+    return `drop=${f.dropProbability.toFixed(2)} dup=${f.duplicateProbability.toFixed(2)} delay=${f.delayMinMs}-${f.delayMaxMs}ms slow=${f.slowProbability.toFixed(2)}/${f.slowDelayMaxMs}ms blocked=[${blocked}] down=[${this.downNodes()
+      .map((n) => n.nodeId)
+      .join(',')}]`;
+  }
+
   describe(): string {
     return this.nodes.map((n) => n.describe()).join(', ');
   }

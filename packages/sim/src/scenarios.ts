@@ -208,6 +208,135 @@ export interface RandomFaultOptions {
   durationMs: number;
 }
 
+/** One kind of fault of the random mode; `share` is its probability per step. */
+interface RandomFault {
+  name: string;
+  share: number;
+  /** Returns how long to let the cluster run afterwards. */
+  apply(cluster: RaftCluster): number;
+}
+
+function afterFaultMs(cluster: RaftCluster): number {
+  return cluster.random.int(20, 800);
+}
+
+/** Shares sum to 1; the order is part of what a seed means, so keep it stable. */
+const RANDOM_FAULTS: readonly RandomFault[] = [
+  {
+    name: 'quiet',
+    share: 0.2,
+    apply(cluster) {
+      const { network } = cluster.world;
+      network.heal();
+      network.faults = { ...network.faults, dropProbability: 0, duplicateProbability: 0, slowProbability: 0 };
+      for (const node of cluster.downNodes()) if (cluster.random.chance(0.5)) cluster.restart(node.nodeId);
+      return cluster.random.int(300, 2000);
+    },
+  },
+  {
+    name: 'network',
+    share: 0.15,
+    apply(cluster) {
+      const random = cluster.random;
+      cluster.world.network.faults = {
+        dropProbability: random.chance(0.5) ? random.next() * 0.2 : 0,
+        duplicateProbability: random.chance(0.5) ? random.next() * 0.1 : 0,
+        delayMinMs: 1,
+        delayMaxMs: random.int(2, 40),
+        slowProbability: random.next() * 0.1,
+        // Now and then a message arrives seconds late, long after its epoch ended.
+        slowDelayMaxMs: random.chance(0.2) ? random.int(1000, 5000) : random.int(0, 500),
+      };
+      return afterFaultMs(cluster);
+    },
+  },
+  {
+    name: 'crash',
+    share: 0.15,
+    apply(cluster) {
+      const random = cluster.random;
+      const up = cluster.upNodes();
+      const leader = cluster.leader();
+      const victim = leader !== undefined && random.chance(0.5) ? leader : up.length > 0 ? random.pick(up) : undefined;
+      if (victim !== undefined) {
+        cluster.crash(victim.nodeId);
+        // A quick bounce: the process restarts within milliseconds, possibly mid-election.
+        if (random.chance(0.3)) {
+          cluster.world.at(cluster.nowMs + random.int(0, 30), `bounce ${victim.nodeId}`, () => {
+            if (!victim.up) cluster.restart(victim.nodeId);
+          });
+        }
+      }
+      return afterFaultMs(cluster);
+    },
+  },
+  {
+    name: 'restart',
+    share: 0.15,
+    apply(cluster) {
+      const down = cluster.downNodes();
+      if (down.length > 0) cluster.restart(cluster.random.pick(down).nodeId);
+      return afterFaultMs(cluster);
+    },
+  },
+  {
+    name: 'partition',
+    share: 0.1,
+    apply(cluster) {
+      const ids = cluster.allIds;
+      const side = ids.filter(() => cluster.random.chance(0.5));
+      cluster.world.network.partition([side, ids.filter((id) => !side.includes(id))]);
+      return afterFaultMs(cluster);
+    },
+  },
+  {
+    name: 'one-way',
+    share: 0.07,
+    apply(cluster) {
+      const ids = cluster.allIds;
+      // A single node has no link to block; this step then heals instead, as it always has.
+      if (ids.length < 2) return RANDOM_FAULTS_BY_NAME.heal.apply(cluster);
+      const from = cluster.random.pick(ids);
+      const to = cluster.random.pick(ids.filter((id) => id !== from));
+      cluster.world.network.blockOneWay(from, to);
+      return afterFaultMs(cluster);
+    },
+  },
+  {
+    name: 'heal',
+    share: 0.08,
+    apply(cluster) {
+      cluster.world.network.heal();
+      return afterFaultMs(cluster);
+    },
+  },
+  {
+    name: 'resign',
+    share: 0.1,
+    apply(cluster) {
+      const leader = cluster.leader();
+      if (leader !== undefined) cluster.resign(leader.nodeId);
+      return afterFaultMs(cluster);
+    },
+  },
+];
+
+const RANDOM_FAULTS_BY_NAME = Object.fromEntries(RANDOM_FAULTS.map((f) => [f.name, f])) as Record<
+  string,
+  RandomFault
+> & {
+  heal: RandomFault;
+};
+
+function pickFault(roll: number): RandomFault {
+  let cumulative = 0;
+  for (const fault of RANDOM_FAULTS) {
+    cumulative += fault.share;
+    if (roll < cumulative) return fault;
+  }
+  return RANDOM_FAULTS[RANDOM_FAULTS.length - 1] as RandomFault;
+}
+
 /**
  * Everything mixed: crashes and restarts (a majority may be down), symmetric
  * and one-way partitions, lossy, duplicating and slow network, resignations,
@@ -218,65 +347,19 @@ export function randomFaults(options: RandomFaultOptions): Scenario {
     name: 'random',
     description: 'random crashes, restarts, partitions, message loss, duplication and delay, with quiet stretches',
     run(cluster) {
-      const { world, random } = cluster;
-      const network = world.network;
       const endMs = cluster.nowMs + options.durationMs;
       cluster.startClient();
-      for (let step = 0; cluster.nowMs < endMs && step < 1000; step++) {
-        const roll = random.next();
-        if (roll < 0.2) {
-          network.heal();
-          network.faults = { ...network.faults, dropProbability: 0, duplicateProbability: 0, slowProbability: 0 };
-          for (const node of cluster.downNodes()) if (random.chance(0.5)) cluster.restart(node.nodeId);
-          world.runFor(random.int(300, 2000));
-          continue;
-        } else if (roll < 0.35) {
-          network.faults = {
-            dropProbability: random.chance(0.5) ? random.next() * 0.2 : 0,
-            duplicateProbability: random.chance(0.5) ? random.next() * 0.1 : 0,
-            delayMinMs: 1,
-            delayMaxMs: random.int(2, 40),
-            slowProbability: random.next() * 0.1,
-            // Now and then a message arrives seconds late, long after its epoch ended.
-            slowDelayMaxMs: random.chance(0.2) ? random.int(1000, 5000) : random.int(0, 500),
-          };
-        } else if (roll < 0.5) {
-          const up = cluster.upNodes();
-          const leader = cluster.leader();
-          const victim =
-            leader !== undefined && random.chance(0.5) ? leader : up.length > 0 ? random.pick(up) : undefined;
-          if (victim !== undefined) {
-            cluster.crash(victim.nodeId);
-            // A quick bounce: the process restarts within milliseconds, possibly mid-election.
-            if (random.chance(0.3)) {
-              world.at(cluster.nowMs + random.int(0, 30), `bounce ${victim.nodeId}`, () => {
-                if (!victim.up) cluster.restart(victim.nodeId);
-              });
-            }
-          }
-        } else if (roll < 0.65) {
-          const down = cluster.downNodes();
-          if (down.length > 0) cluster.restart(random.pick(down).nodeId);
-        } else if (roll < 0.75) {
-          const ids = cluster.allIds;
-          const side = ids.filter(() => random.chance(0.5));
-          network.partition([side, ids.filter((id) => !side.includes(id))]);
-        } else if (roll < 0.82 && cluster.allIds.length > 1) {
-          const ids = cluster.allIds;
-          const from = random.pick(ids);
-          const to = random.pick(ids.filter((id) => id !== from));
-          network.blockOneWay(from, to);
-        } else if (roll < 0.9) {
-          network.heal();
-        } else {
-          const leader = cluster.leader();
-          if (leader !== undefined) cluster.resign(leader.nodeId);
-        }
-        world.runFor(random.int(20, 800));
+      for (let step = 0; cluster.nowMs < endMs && step < RANDOM_STEPS_MAX; step++) {
+        const fault = pickFault(cluster.random.next());
+        const runForMs = fault.apply(cluster);
+        cluster.world.record(`fault ${fault.name} ${cluster.describeFaults()}`, 10, step, 0);
+        cluster.world.runFor(runForMs);
       }
     },
   };
 }
+
+const RANDOM_STEPS_MAX = 1000;
 
 export const SCENARIOS: readonly Scenario[] = [
   initialElection,
