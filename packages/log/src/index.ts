@@ -2,6 +2,7 @@
 // indexes, leader-epoch cache, checkpoints, crash recovery, retention and
 // compaction. See docs/log-storage.md.
 export { type LogBenchOptions, type LogBenchResult, runLogBench } from './bench.js';
+export { encodeCheckpoint, fsyncDir, readCheckpoint, writeFileAtomic } from './checkpoint.js';
 export {
   type CleanupPolicy,
   DEFAULT_LOG_CONFIG,

@@ -413,6 +413,13 @@ describe('flush, checkpoints and clean shutdown', () => {
     const buf = readFileSync(idx);
     buf.writeUInt32BE(0xfffffff0, 12); // a position past the end of the segment
     writeFileSync(idx, buf);
+    // A time index whose timestamps go backwards.
+    const timeIndex = Buffer.alloc(24);
+    timeIndex.writeBigInt64BE(5000n, 0);
+    timeIndex.writeUInt32BE(3, 8);
+    timeIndex.writeBigInt64BE(4000n, 12);
+    timeIndex.writeUInt32BE(5, 20);
+    writeFileSync(join(dir, '00000000000000000000.timeindex'), timeIndex);
     const last = log.segmentInfos().at(-1);
     writeFileSync(join(dir, `${String(last?.baseOffset).padStart(20, '0')}.index`), Buffer.from([1, 2, 3]));
     const again = PartitionLog.open(dir, {
@@ -420,6 +427,7 @@ describe('flush, checkpoints and clean shutdown', () => {
       config: { 'segment.bytes': 2000, 'index.interval.bytes': 50 },
     });
     expect(readAll(again)).toEqual(expected);
+    expect(again.offsetForTimestamp(1_001)?.offset).toBe(1);
     expect(again.read(77, 10).firstOffset).toBe(76);
     again.close();
     expect(readFileSync(idx).readUInt32BE(12)).not.toBe(0xfffffff0);
