@@ -124,6 +124,7 @@ export class RaftCluster {
           random: nodeRandom.fork(),
           send: (message) => this.world.send(message),
           snapshotEveryEntries: options.snapshotEveryEntries,
+          clockSeed: options.seed,
           observer: this.invariants,
         },
         0,

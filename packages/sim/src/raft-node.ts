@@ -7,7 +7,7 @@
 // hands the snapshot to the core, so logs get truncated and lagging or
 // restarted nodes have to catch up through FetchSnapshot.
 
-import { assert, type SeededRandom } from '@raftka/common';
+import { assert, SeededRandom } from '@raftka/common';
 import type {
   LogEntry,
   NodeId,
@@ -73,12 +73,16 @@ export interface RaftNodeOptions {
   createCore: RaftCoreFactory;
   random: SeededRandom;
   send: (message: SimMessage) => void;
+  /** Seeds each incarnation's clock origin (see #start). */
+  clockSeed: number;
   /** Take a snapshot once this many entries were applied since the last one. */
   snapshotEveryEntries: number;
   observer: RaftDriverObserver;
 }
 
 const READIES_PER_EVENT_MAX = 10_000;
+/** Clock origins differ by up to a day between processes. */
+const CLOCK_OFFSET_MAX_MS = 86_400_000;
 /** How often a crash keeps some unsynced batches instead of none. */
 const PARTIAL_WRITEBACK_PROBABILITY = 0.3;
 
@@ -92,6 +96,7 @@ export class RaftControllerNode implements SimNode {
   readonly #options: RaftNodeOptions;
   lastSnapshotOffset = 0;
   readies = 0;
+  #clockOffsetMs = 0;
 
   constructor(options: RaftNodeOptions, nowMs: number) {
     this.#options = options;
@@ -110,44 +115,62 @@ export class RaftControllerNode implements SimNode {
     return this.#core;
   }
 
+  /** The node's monotonic clock: simulated time plus an origin that differs per process. */
+  #localMs(nowMs: number): number {
+    return nowMs + this.#clockOffsetMs;
+  }
+
   #start(nowMs: number): void {
+    // Like performance.now(), each process's clock has its own origin, drawn from a stream of its
+    // own so that it shifts no other random choice.
+    const clockRandom = new SeededRandom(
+      (this.#options.clockSeed ^ Math.imul(this.nodeId, 0x9e3779b1) ^ this.incarnation) >>> 0,
+    );
+    this.#clockOffsetMs = clockRandom.int(0, CLOCK_OFFSET_MAX_MS);
+    const localMs = this.#localMs(nowMs);
     const persisted = this.disk.load();
     this.stateMachine =
       persisted.snapshot === undefined ? new KvStateMachine() : KvStateMachine.fromSnapshot(persisted.snapshot);
     this.lastSnapshotOffset = this.stateMachine.nextOffset;
-    this.#core = this.#options.createCore(this.#options.config, persisted, this.#options.random.fork(), nowMs);
+    this.#core = this.#options.createCore(this.#options.config, persisted, this.#options.random.fork(), localMs);
     this.#options.observer.restarted(this);
-    this.#drain(nowMs);
+    this.#drain(localMs);
   }
 
   receive(message: SimMessage, nowMs: number): void {
-    this.core.step(message as RaftMessage, nowMs);
-    this.#drain(nowMs);
+    const localMs = this.#localMs(nowMs);
+    this.core.step(message as RaftMessage, localMs);
+    this.#drain(localMs);
   }
 
   tick(nowMs: number): void {
-    this.core.tick(nowMs);
-    this.#drain(nowMs);
+    const localMs = this.#localMs(nowMs);
+    this.core.tick(localMs);
+    this.#drain(localMs);
   }
 
   nextDeadlineMs(): number {
-    return this.#core?.nextDeadlineMs() ?? Number.POSITIVE_INFINITY;
+    const core = this.#core;
+    return core === undefined ? Number.POSITIVE_INFINITY : core.nextDeadlineMs() - this.#clockOffsetMs;
   }
 
   peerDisconnected(peer: NodeId, nowMs: number): void {
-    this.core.peerDisconnected(peer, nowMs);
-    this.#drain(nowMs);
+    const localMs = this.#localMs(nowMs);
+    this.core.peerDisconnected(peer, localMs);
+    this.#drain(localMs);
   }
 
   propose(records: Uint8Array[], nowMs: number): ReturnType<RaftCore['propose']> {
-    const result = this.core.propose(records, nowMs);
-    this.#drain(nowMs);
+    const localMs = this.#localMs(nowMs);
+    const result = this.core.propose(records, localMs);
+    this.#drain(localMs);
     return result;
   }
 
   resign(nowMs: number): void {
-    this.core.resign(nowMs);
-    this.#drain(nowMs);
+    const localMs = this.#localMs(nowMs);
+    this.core.resign(localMs);
+    this.#drain(localMs);
   }
 
   /**
