@@ -690,12 +690,14 @@ export class PartitionLog {
     this.storage(() => {
       this.ensureOpen();
       const old = this.activeSegment;
-      if (old.sizeBytes === 0) {
-        // Nothing to seal: replace the empty segment if the base must move.
-        if (old.baseOffset === baseOffset) return;
+      assert(baseOffset >= this.logEndOffset, `roll to ${baseOffset} below the LEO ${this.logEndOffset}`);
+      if (old.sizeBytes === 0 && old.baseOffset === baseOffset) return;
+      if (old.sizeBytes === 0 && this.segments.length > 1) {
+        // Nothing to seal: replace the empty segment (a follower skipping a compacted gap).
         old.deleteFiles(this.cache);
         this.segments.pop();
       } else {
+        // An empty first segment stays: its base offset is what bounds the log start offset on open.
         old.seal(this.cache);
       }
       this.segments.push(Segment.create(this.dir, baseOffset, this.now()));

@@ -35,6 +35,7 @@ interface ModelBatch {
 
 type Op =
   | { t: 'append'; records: { key: number | null; tomb: boolean; old: boolean }[]; bump: boolean }
+  | { t: 'follow'; count: number; gap: number; bump: boolean }
   | { t: 'read'; at: number; maxBytes: number }
   | { t: 'truncate'; at: number }
   | { t: 'deleteRecords'; at: number }
@@ -58,6 +59,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
         }),
         { minLength: 1, maxLength: 5 },
       ),
+      bump: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('follow' as const),
+      count: fc.integer({ min: 1, max: 4 }),
+      gap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 5 })),
       bump: fc.boolean(),
     }),
   },
@@ -102,6 +112,26 @@ function runScenario(ops: Op[]): void {
   let lso = 0;
   let epoch = 0;
   let serial = 0;
+  // The leader-epoch cache model (exact until a compaction drops the first batch of an epoch).
+  let epochs: { epoch: number; startOffset: number }[] = [];
+  let compacted = false;
+  const assignEpoch = (e: number, start: number) => {
+    if (e <= (epochs.at(-1)?.epoch ?? -1)) return;
+    epochs = epochs.filter((x) => x.startOffset < start);
+    epochs.push({ epoch: e, startOffset: start });
+  };
+  const truncateEpochsFromEnd = (end: number) => {
+    epochs = epochs.filter((x) => x.startOffset < end);
+  };
+  const truncateEpochsFromStart = (start: number) => {
+    const idx = epochs.findLastIndex((x) => x.startOffset <= start);
+    if (idx >= 0)
+      epochs = [{ epoch: (epochs[idx] as { epoch: number }).epoch, startOffset: start }, ...epochs.slice(idx + 1)];
+  };
+  const moveLogStart = (newLso: number) => {
+    if (newLso > lso) truncateEpochsFromStart(newLso);
+    lso = Math.max(lso, newLso);
+  };
 
   const check = (what: string) => {
     expect(log.logEndOffset, what).toBe(leo);
@@ -115,6 +145,7 @@ function runScenario(ops: Op[]): void {
       expect(entries[i]?.startOffset, what).toBeGreaterThanOrEqual(entries[i - 1]?.startOffset as number);
     }
     for (const e of entries) expect(e.startOffset, what).toBeLessThanOrEqual(leo);
+    if (!compacted) expect(entries, what).toEqual(epochs);
   };
 
   for (const [i, op] of ops.entries()) {
@@ -129,6 +160,7 @@ function runScenario(ops: Op[]): void {
         });
         const info = log.appendAsLeader(batchOf(input), epoch);
         expect(info.firstOffset, what).toBe(leo);
+        assignEpoch(epoch, leo);
         input.forEach((r, j) => {
           records.push({ offset: leo + j, key: r.key, value: r.value, timestamp: r.timestamp });
         });
@@ -137,10 +169,29 @@ function runScenario(ops: Op[]): void {
         log.updateHighWatermark(leo);
         break;
       }
+      case 'follow': {
+        if (op.bump) epoch++;
+        const base = leo + op.gap;
+        const input = Array.from({ length: op.count }, () => ({ key: null, value: `f${serial++}`, timestamp: NOW }));
+        const bytes = batchOf(input);
+        bytes.writeBigInt64BE(BigInt(base), 0);
+        bytes.writeInt32BE(epoch, 12);
+        const info = log.appendAsFollower(bytes);
+        expect(info.firstOffset, what).toBe(base);
+        assignEpoch(epoch, base);
+        input.forEach((r, j) => {
+          records.push({ offset: base + j, key: r.key, value: r.value, timestamp: r.timestamp });
+        });
+        batches.push({ baseOffset: base, lastOffset: base + op.count - 1 });
+        leo = base + op.count;
+        log.updateHighWatermark(leo);
+        break;
+      }
       case 'read': {
         const offset = lso + Math.floor(op.at * (leo - lso));
         const r = log.read(offset, op.maxBytes);
-        if (offset < leo) expect(r.batches.length, what).toBeGreaterThan(0);
+        // Empty only when no batch holds an offset at or after it (a follower's trailing gap).
+        if (batches.some((b) => b.lastOffset >= offset)) expect(r.batches.length, what).toBeGreaterThan(0);
         const got = r.batches.flatMap((b) => decodeBatch(b).records).filter((x) => x.offset >= offset);
         const want = records.filter((x) => x.offset >= offset && x.offset < r.nextOffset);
         expect(
@@ -156,6 +207,7 @@ function runScenario(ops: Op[]): void {
           if (offset < lso) {
             records = [];
             batches = [];
+            epochs = [];
             leo = offset;
             lso = offset;
           } else {
@@ -163,6 +215,7 @@ function runScenario(ops: Op[]): void {
             const end = b ? Math.min(b.baseOffset, offset) : offset;
             records = records.filter((x) => x.offset < end);
             batches = batches.filter((x) => x.lastOffset < end);
+            truncateEpochsFromEnd(end);
             leo = end;
           }
         }
@@ -171,19 +224,20 @@ function runScenario(ops: Op[]): void {
       case 'deleteRecords': {
         const offset = lso + Math.floor(op.at * (leo - lso));
         log.deleteRecordsBefore(offset);
-        lso = Math.max(lso, offset);
+        moveLogStart(offset);
         break;
       }
       case 'retention': {
         log.deleteOldSegments();
         expect(log.logStartOffset, what).toBeGreaterThanOrEqual(lso);
-        lso = log.logStartOffset;
+        moveLogStart(log.logStartOffset);
         break;
       }
       case 'compact': {
         const result = log.compact();
         const upTo = result.cleanedUpTo;
         if (result.segmentsCleaned > 0) {
+          compacted = true;
           const latest = new Map<string, number>();
           for (const r of records) if (r.offset < upTo && r.key !== null) latest.set(r.key, r.offset);
           records = records.filter(
@@ -246,8 +300,17 @@ function runScenario(ops: Op[]): void {
           const cut = lastPos + Math.floor(op.at * (file.length - lastPos));
           writeFileSync(join(dir, name), file.subarray(0, cut));
           const last = batches.pop() as ModelBatch;
+          // The LEO falls back to the previous batch's end (a follower's gap before the lost batch is forgotten).
+          const newLeo = Math.max(active.baseOffset, (batches.at(-1)?.lastOffset ?? -1) + 1);
+          expect(newLeo, what).toBeLessThanOrEqual(last.baseOffset);
           records = records.filter((r) => r.offset < last.baseOffset);
-          leo = last.baseOffset;
+          truncateEpochsFromEnd(newLeo);
+          leo = newLeo;
+          if (lso > leo) {
+            // A log start offset inside the lost batch falls back to the LEO on open.
+            lso = leo;
+            truncateEpochsFromStart(lso);
+          }
         }
         log = open();
         log.updateHighWatermark(leo);
