@@ -389,6 +389,28 @@ describe('flush, checkpoints and clean shutdown', () => {
     again.close();
   });
 
+  it('ignores a leftover temp checkpoint and survives a torn epoch checkpoint', () => {
+    const dir = tempDir();
+    const log = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
+    log.appendAsLeader(valuesBatch(3), 2);
+    log.appendAsLeader(valuesBatch(3), 4);
+    log.close();
+    // A crash between writing the temp file and the rename; and a torn (half) epoch checkpoint.
+    writeFileSync(join(dir, `${PARTITION_STATE_CHECKPOINT}.tmp`), 'raftka-partition-state 1\nhigh-wat');
+    const epochPath = join(dir, 'leader-epoch-checkpoint');
+    const epochText = readFileSync(epochPath);
+    writeFileSync(epochPath, epochText.subarray(0, epochText.length >> 1));
+    const again = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
+    expect(again.recovery.corruptCheckpoints).toEqual(['leader-epoch-checkpoint']);
+    expect(again.leaderEpochEntries()).toEqual([
+      { epoch: 2, startOffset: 0 },
+      { epoch: 4, startOffset: 3 },
+    ]);
+    expect(existsSync(join(dir, `${PARTITION_STATE_CHECKPOINT}.tmp`))).toBe(false);
+    expect(again.logEndOffset).toBe(6);
+    again.close();
+  });
+
   it('rebuilds corrupt or missing index files instead of trusting them', () => {
     const dir = tempDir();
     const log = PartitionLog.open(dir, {
