@@ -14,6 +14,20 @@ export {
   requireConfigKey,
   validateConfigValue,
 } from './config-schema.js';
+export {
+  type Completion,
+  ControllerEngine,
+  type ControllerEngineOptions,
+  DEFAULT_MAX_IDLE_INTERVAL_MS,
+  DEFAULT_MAX_PENDING_ADMIN_WRITES,
+  DEFAULT_UNCLEAN_LEADER_ELECTION_INTERVAL_MS,
+  type EngineOutcome,
+  type EngineRegistrationResponse,
+  type MetadataLog,
+  type MetadataLogAppend,
+  type MetadataLogEntry,
+  type MetadataSnapshot,
+} from './controller-engine.js';
 export { MetadataDelta, replayAll } from './delta.js';
 export {
   type BrokerRegistration,
