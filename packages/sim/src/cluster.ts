@@ -5,7 +5,7 @@
 // once every fault is healed, the quorum must elect a leader and every log and
 // state machine must converge within a bounded simulated time.
 
-import { assert, type SeededRandom } from '@raftka/common';
+import { assert, SeededRandom } from '@raftka/common';
 import { DEFAULT_RAFT_CONFIG, type NodeId, type RaftConfig, type RaftMessage, RaftNode } from '@raftka/raft';
 import { ALL_INVARIANTS, type InvariantName, RaftInvariants } from './invariants.js';
 import { RELIABLE_NETWORK } from './network.js';
@@ -26,6 +26,8 @@ export interface ClusterOptions {
   eventsMax: number;
   /** Mean time between client proposals. */
   clientIntervalMs: number;
+  /** Each fsync takes 0..this many ms (uniform); 0 makes persisting instantaneous. */
+  fsyncLatencyMaxMs: number;
 }
 
 /**
@@ -56,6 +58,7 @@ export const DEFAULT_CLUSTER_OPTIONS: Omit<ClusterOptions, 'seed'> = {
   invariants: ALL_INVARIANTS,
   eventsMax: 500_000,
   clientIntervalMs: 40,
+  fsyncLatencyMaxMs: 0,
 };
 
 const KEYS = 16;
@@ -115,6 +118,10 @@ export class RaftCluster {
     );
     this.invariants.proposedValues = this.proposedValues;
     const nodeRandom = this.world.random.fork();
+    // A stream of its own, so that turning fsync latency on shifts no other random choice.
+    const fsyncRandom = new SeededRandom((options.seed ^ 0xf5c0_0000) >>> 0);
+    const fsyncLatencyMs = (): number =>
+      options.fsyncLatencyMaxMs > 0 ? fsyncRandom.int(0, options.fsyncLatencyMaxMs + 1) : 0;
     for (const nodeId of [...this.voterIds, ...this.observerIds]) {
       const config: RaftConfig = { ...SIM_RAFT_CONFIG, ...options.raft, nodeId, voters: this.voterIds };
       const node = new RaftControllerNode(
@@ -126,6 +133,8 @@ export class RaftCluster {
           snapshotEveryEntries: options.snapshotEveryEntries,
           clockSeed: options.seed,
           observer: this.invariants,
+          fsyncLatencyMs,
+          scheduleAt: (timeMs, label, run) => this.world.at(timeMs, label, run),
         },
         0,
       );

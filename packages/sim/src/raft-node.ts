@@ -1,8 +1,9 @@
 // The adapter that runs one Raft core (a controller voter or an observer) in
 // the simulated world. It is the driver loop a real controller process runs,
 // with the simulated disk and network in place of LevelDB and gRPC:
-// after every event, drain the core's Ready: persist (sync when the Ready says
-// so), then send its messages, then apply what it committed to the state
+// after every event, drain the core's Ready: send its early messages (if the
+// core was configured to produce any), persist (sync when the Ready says so),
+// then send its messages, then apply what it committed to the state
 // machine, then `advance`. The state machine snapshots every few entries and
 // hands the snapshot to the core, so logs get truncated and lagging or
 // restarted nodes have to catch up through FetchSnapshot.
@@ -78,9 +79,15 @@ export interface RaftNodeOptions {
   /** Take a snapshot once this many entries were applied since the last one. */
   snapshotEveryEntries: number;
   observer: RaftDriverObserver;
+  /** How long the next fsync takes; 0 makes persisting instantaneous. */
+  fsyncLatencyMs: () => number;
+  /** Runs `run` as an event of its own at simulated time `timeMs` (the fsync completing). */
+  scheduleAt: (timeMs: number, label: string, run: (nowMs: number) => void) => void;
 }
 
 const READIES_PER_EVENT_MAX = 10_000;
+/** Events that arrive while the driver waits for an fsync queue up, as in a socket buffer. */
+const INBOX_MAX = 100_000;
 /** Clock origins differ by up to a day between processes. */
 const CLOCK_OFFSET_MAX_MS = 86_400_000;
 /** How often a crash keeps some unsynced batches instead of none. */
@@ -97,6 +104,10 @@ export class RaftControllerNode implements SimNode {
   lastSnapshotOffset = 0;
   readies = 0;
   #clockOffsetMs = 0;
+  /** The Ready whose fsync is in progress; the driver does nothing else until it completes. */
+  #syncing: { ready: Ready; doneAtMs: number } | undefined;
+  /** What arrived while syncing, to run in order once the fsync is done. */
+  #inbox: ((nowMs: number) => void)[] = [];
 
   constructor(options: RaftNodeOptions, nowMs: number) {
     this.#options = options;
@@ -138,12 +149,14 @@ export class RaftControllerNode implements SimNode {
   }
 
   receive(message: SimMessage, nowMs: number): void {
+    if (this.#deferred((t) => this.receive(message, t))) return;
     const localMs = this.#localMs(nowMs);
     this.core.step(message as RaftMessage, localMs);
     this.#drain(localMs);
   }
 
   tick(nowMs: number): void {
+    if (this.#syncing !== undefined) return;
     const localMs = this.#localMs(nowMs);
     this.core.tick(localMs);
     this.#drain(localMs);
@@ -151,16 +164,30 @@ export class RaftControllerNode implements SimNode {
 
   nextDeadlineMs(): number {
     const core = this.#core;
-    return core === undefined ? Number.POSITIVE_INFINITY : core.nextDeadlineMs() - this.#clockOffsetMs;
+    if (core === undefined) return Number.POSITIVE_INFINITY;
+    // A driver blocked in fsync runs no timers; the completion event wakes it.
+    if (this.#syncing !== undefined) return this.#syncing.doneAtMs;
+    return core.nextDeadlineMs() - this.#clockOffsetMs;
+  }
+
+  /** Queues an event that arrives while an fsync is in progress; true if it was queued. */
+  #deferred(run: (nowMs: number) => void): boolean {
+    if (this.#syncing === undefined) return false;
+    assert(this.#inbox.length < INBOX_MAX, () => `node ${this.nodeId}: inbox overflow while syncing`);
+    this.#inbox.push(run);
+    return true;
   }
 
   peerDisconnected(peer: NodeId, nowMs: number): void {
+    if (this.#deferred((t) => this.peerDisconnected(peer, t))) return;
     const localMs = this.#localMs(nowMs);
     this.core.peerDisconnected(peer, localMs);
     this.#drain(localMs);
   }
 
-  propose(records: Uint8Array[], nowMs: number): ReturnType<RaftCore['propose']> {
+  /** Undefined when the driver is busy syncing: the request is queued and its answer dropped. */
+  propose(records: Uint8Array[], nowMs: number): ReturnType<RaftCore['propose']> | undefined {
+    if (this.#deferred((t) => this.propose(records, t))) return undefined;
     const localMs = this.#localMs(nowMs);
     const result = this.core.propose(records, localMs);
     this.#drain(localMs);
@@ -168,6 +195,7 @@ export class RaftControllerNode implements SimNode {
   }
 
   resign(nowMs: number): void {
+    if (this.#deferred((t) => this.resign(t))) return;
     const localMs = this.#localMs(nowMs);
     this.core.resign(localMs);
     this.#drain(localMs);
@@ -180,6 +208,8 @@ export class RaftControllerNode implements SimNode {
   crash(random: SeededRandom): void {
     assert(this.up, () => `node ${this.nodeId} is already down`);
     this.#core = undefined;
+    this.#syncing = undefined;
+    this.#inbox = [];
     this.incarnation++;
     const batches = this.disk.unsyncedBatches;
     const keptBatches = batches > 0 && random.chance(PARTIAL_WRITEBACK_PROBABILITY) ? random.int(1, batches + 1) : 0;
@@ -203,32 +233,69 @@ export class RaftControllerNode implements SimNode {
     return `${this.nodeId}:${core.role}@${core.epoch} leader=${core.leaderId} voted=${core.votedId} hw=${core.highWatermark} leo=${core.logEndOffset} applied=${this.stateMachine.nextOffset}`;
   }
 
-  /** The driver loop: persist, send, apply, advance, until the core has nothing more to say. */
-  #drain(nowMs: number): void {
+  /**
+   * The driver loop: persist, send, apply, advance, until the core has nothing
+   * more to say. An fsync that takes time suspends the loop: the rest of the
+   * Ready (send, apply, advance) runs when the fsync completes, and events
+   * that arrive meanwhile wait in the inbox.
+   */
+  #drain(localMs: number): void {
     const core = this.core;
-    const observer = this.#options.observer;
-    for (let i = 0; core.hasReady(); i++) {
+    for (let i = 0; this.#syncing === undefined && core.hasReady(); i++) {
       assert(i < READIES_PER_EVENT_MAX, () => `node ${this.nodeId}: hasReady() stays true`);
       const ready = core.ready();
       this.readies++;
-      this.#persist(ready);
-      observer.persisted(this, ready);
-      for (const message of ready.messages) this.#options.send(message);
-      if (ready.installSnapshot !== undefined) {
-        observer.installing(this, ready.installSnapshot);
-        this.stateMachine = KvStateMachine.fromSnapshot(ready.installSnapshot);
-        this.lastSnapshotOffset = this.stateMachine.nextOffset;
+      // Only with leaderEarlyFetchResponses: a leader's fetch answers may overtake its own fsync.
+      for (const message of ready.earlyMessages ?? []) this.#options.send(message);
+      this.#write(ready);
+      const latencyMs = ready.mustSync ? this.#options.fsyncLatencyMs() : 0;
+      if (latencyMs === 0) {
+        this.#complete(ready, localMs);
+        continue;
       }
-      for (const entry of ready.committed) {
-        observer.applying(this, entry);
-        this.stateMachine.apply(entry);
-      }
-      core.advance(ready, nowMs);
-      this.#maybeSnapshot(core);
+      const doneAtMs = localMs - this.#clockOffsetMs + latencyMs;
+      const incarnation = this.incarnation;
+      this.#syncing = { ready, doneAtMs };
+      this.#options.scheduleAt(doneAtMs, `fsync done ${this.nodeId}`, (nowMs) => {
+        if (this.incarnation !== incarnation) return; // the process died while syncing
+        this.#syncing = undefined;
+        this.#complete(ready, this.#localMs(nowMs));
+        this.#drain(this.#localMs(nowMs));
+        this.#runInbox(nowMs);
+      });
     }
   }
 
-  #persist(ready: Ready): void {
+  /** Runs what queued up during an fsync, until another fsync starts. */
+  #runInbox(nowMs: number): void {
+    while (this.#syncing === undefined && this.#inbox.length > 0) {
+      const run = this.#inbox.shift() as (nowMs: number) => void;
+      run(nowMs);
+    }
+  }
+
+  /** The part of a Ready after its writes: sync, send, apply, advance. */
+  #complete(ready: Ready, localMs: number): void {
+    const core = this.core;
+    const observer = this.#options.observer;
+    if (ready.mustSync) this.disk.sync();
+    observer.persisted(this, ready);
+    for (const message of ready.messages) this.#options.send(message);
+    if (ready.installSnapshot !== undefined) {
+      observer.installing(this, ready.installSnapshot);
+      this.stateMachine = KvStateMachine.fromSnapshot(ready.installSnapshot);
+      this.lastSnapshotOffset = this.stateMachine.nextOffset;
+    }
+    for (const entry of ready.committed) {
+      observer.applying(this, entry);
+      this.stateMachine.apply(entry);
+    }
+    core.advance(ready, localMs);
+    this.#maybeSnapshot(core);
+  }
+
+  /** Writes a Ready's persist part to the page cache as one batch; syncing is the caller's. */
+  #write(ready: Ready): void {
     const disk = this.disk;
     disk.beginBatch();
     const problems: (string | undefined)[] = [];
@@ -243,7 +310,6 @@ export class RaftControllerNode implements SimNode {
     if (ready.entries.length > 0) problems.push(disk.write({ kind: 'append', entries: ready.entries }));
     const problem = problems.find((p) => p !== undefined);
     assert(problem === undefined, () => `node ${this.nodeId}: Ready cannot be persisted: ${problem}`);
-    if (ready.mustSync) disk.sync();
   }
 
   /** Snapshots only what is committed (below the HW), as snapshotTaken requires. */

@@ -109,10 +109,15 @@ export function runSeed(seed: number, options: SimulationOptions = {}): SeedResu
   const randomVoters = shape.pick(RANDOM_VOTER_COUNTS);
   const randomObservers = shape.int(0, 3);
   const randomSnapshotEveryEntries = shape.int(3, 60);
+  const randomEarlyFetchResponses = shape.chance(0.5);
+  const randomSlowFsync = shape.chance(0.5);
+  const randomFsyncLatencyMaxMs = shape.int(1, 11);
   const isRandom = scenarioName === 'random';
   const voters = scenario.voters ?? options.voters ?? (isRandom ? randomVoters : 3);
   const observers = options.observers ?? (isRandom ? randomObservers : 0);
   const snapshotEveryEntries = isRandom ? randomSnapshotEveryEntries : DEFAULT_CLUSTER_OPTIONS.snapshotEveryEntries;
+  // Half the random seeds run the leader with early fetch responses (its fsync overlaps the followers').
+  const raft = isRandom && randomEarlyFetchResponses ? { leaderEarlyFetchResponses: true } : {};
   const without = new Set(scenario.withoutInvariants ?? []);
   const cluster = new RaftCluster({
     ...DEFAULT_CLUSTER_OPTIONS,
@@ -120,6 +125,9 @@ export function runSeed(seed: number, options: SimulationOptions = {}): SeedResu
     voters,
     observers,
     snapshotEveryEntries,
+    raft,
+    // Half the random seeds have fsyncs that take up to 10 ms, during which the driver waits.
+    fsyncLatencyMaxMs: isRandom && randomSlowFsync ? randomFsyncLatencyMaxMs : 0,
     trace: options.trace ?? false,
     createCore: options.createCore ?? DEFAULT_CLUSTER_OPTIONS.createCore,
     invariants: ALL_INVARIANTS.filter((name) => !without.has(name)),
