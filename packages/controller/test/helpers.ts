@@ -71,6 +71,10 @@ export class TestCluster {
     return new TestCluster(voters, dirs, overrides);
   }
 
+  dirOf(nodeId: number): string {
+    return this.#dirs.get(nodeId) as string;
+  }
+
   get endpoints(): string[] {
     return this.voters.map((v) => `${v.host}:${v.port}`);
   }

@@ -8,7 +8,7 @@
 // leader died after proposing) may commit and be retried, as with a Kafka
 // producer without idempotence. Checks for lost records must allow duplicates.
 import { type Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { assert, isRaftkaError, RaftkaError } from '@raftka/common';
+import { assert, type ErrorName, isRaftkaError, RaftkaError } from '@raftka/common';
 import type { RaftRole } from '@raftka/raft';
 import { clientChannelOptions } from './channel-options.js';
 import { fromServiceError, NotLeaderError } from './errors.js';
@@ -43,7 +43,20 @@ const DEFAULTS = {
   maxMessageBytes: 64 * 1024 * 1024,
 };
 
-const RETRIABLE_APPEND_ERRORS = new Set(['NOT_LEADER_OR_FOLLOWER', 'NETWORK_EXCEPTION', 'REQUEST_TIMED_OUT']);
+/**
+ * Errors after which an append is retried (at the leader, or the next
+ * bootstrap endpoint): no leader here, none reachable, this one is shutting
+ * down, or the call timed out. A timed-out append may still commit, so the
+ * retry is at-least-once, as said above.
+ */
+const RETRIABLE_APPEND_ERRORS: ReadonlySet<ErrorName> = new Set<ErrorName>([
+  'NOT_LEADER_OR_FOLLOWER',
+  'NOT_CONTROLLER',
+  'LEADER_NOT_AVAILABLE',
+  'NETWORK_EXCEPTION',
+  'SHUTTING_DOWN',
+  'REQUEST_TIMED_OUT',
+]);
 
 export class QuorumClient {
   readonly #options: Required<QuorumClientOptions>;
@@ -80,7 +93,6 @@ export class QuorumClient {
           this.#leaderEndpoint = err.leaderEndpoint;
           continue;
         }
-        // A timed-out append may have committed; retrying is at-least-once, as documented above.
         if (!RETRIABLE_APPEND_ERRORS.has(err.errorName)) throw err;
         this.#leaderEndpoint = undefined;
         await sleep(Math.min(this.#options.retryBackoffMs * 2 ** Math.min(attempt, 4), 500));
