@@ -262,6 +262,17 @@ export class RaftInvariants implements RaftDriverObserver {
     );
   }
 
+  /** Only a leader's fetch answers may leave before the Ready is durable: they promise nothing about this disk. */
+  sendingEarly(node: RaftControllerNode, ready: Ready): void {
+    for (const message of ready.earlyMessages ?? []) {
+      this.#check(
+        'DurableBeforeVisible',
+        (message.type === 'FetchResponse' || message.type === 'FetchSnapshotResponse') && node.core.role === 'leader',
+        () => `node ${node.nodeId} (${node.core.role}) sends an early ${message.type}, ahead of its fsync`,
+      );
+    }
+  }
+
   persisted(node: RaftControllerNode, ready: Ready): void {
     const durable = node.disk.durable;
     const durableEnd = imageEndOffset(durable);

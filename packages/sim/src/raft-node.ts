@@ -58,6 +58,8 @@ export type RaftCoreFactory = (
 
 /** Hooks the invariant checkers attach to see inside the driver loop. */
 export interface RaftDriverObserver {
+  /** The Ready's early messages are about to go out, before its persist part is written. */
+  sendingEarly(node: RaftControllerNode, ready: Ready): void;
   /** The Ready's persist part was written (and synced if asked); its messages are not sent yet. */
   persisted(node: RaftControllerNode, ready: Ready): void;
   truncated(node: RaftControllerNode, fromOffset: number): void;
@@ -246,7 +248,10 @@ export class RaftControllerNode implements SimNode {
       const ready = core.ready();
       this.readies++;
       // Only with leaderEarlyFetchResponses: a leader's fetch answers may overtake its own fsync.
-      for (const message of ready.earlyMessages ?? []) this.#options.send(message);
+      if (ready.earlyMessages !== undefined && ready.earlyMessages.length > 0) {
+        this.#options.observer.sendingEarly(this, ready);
+        for (const message of ready.earlyMessages) this.#options.send(message);
+      }
       this.#write(ready);
       const latencyMs = ready.mustSync ? this.#options.fsyncLatencyMs() : 0;
       if (latencyMs === 0) {
