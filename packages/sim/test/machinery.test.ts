@@ -5,7 +5,18 @@
 import { SeededRandom } from '@raftka/common';
 import type { LogEntry } from '@raftka/raft';
 import { describe, expect, test } from 'vitest';
-import { EventQueue, encodeRecord, KvStateMachine, SimDisk, SimNetwork, type SimNode, World } from '../src/index.js';
+import {
+  EventQueue,
+  encodeRecord,
+  KvStateMachine,
+  RaftControllerNode,
+  SIM_RAFT_CONFIG,
+  SimDisk,
+  SimNetwork,
+  type SimNode,
+  World,
+} from '../src/index.js';
+import { soloCore } from './fakes.js';
 
 function entry(offset: number, epoch = 1, value = `v${offset}`): LogEntry {
   return { offset, epoch, kind: 'data', data: encodeRecord('k', value), appendTimeMs: 0 };
@@ -221,5 +232,50 @@ describe('World with a non-Raft node kind', () => {
     expect(nodes[0]!.disconnects).toEqual([3]);
     expect(nodes[1]!.disconnects).toEqual([3]);
     expect(world.traceLines.some((line) => line.includes('1->2 Ping'))).toBe(true);
+  });
+});
+
+describe('RaftControllerNode with slow fsyncs', () => {
+  test('the driver waits for the fsync, queues what arrives, and a crash meanwhile loses the Ready', () => {
+    const world = new World({ seed: 1, trace: false, eventsMax: 10_000, disconnectDelayMaxMs: 10 });
+    const ignore = (): void => {};
+    const observer = {
+      sendingEarly: ignore,
+      persisted: ignore,
+      truncated: ignore,
+      installing: ignore,
+      applying: ignore,
+      restarted: ignore,
+    };
+    const node = new RaftControllerNode(
+      {
+        config: { ...SIM_RAFT_CONFIG, nodeId: 1, voters: [1] },
+        createCore: soloCore(),
+        random: new SeededRandom(1),
+        send: (message) => world.send(message),
+        clockSeed: 1,
+        snapshotEveryEntries: 1000,
+        observer,
+        fsyncLatencyMs: () => 10,
+        scheduleAt: (timeMs, label, run) => world.at(timeMs, label, run),
+      },
+      0,
+    );
+    world.addNode(node);
+    world.start();
+    // The leader-change record is being synced until t=10: not durable, not committed.
+    expect(node.disk.durable.entries).toHaveLength(0);
+    expect(node.core.highWatermark).toBe(0);
+    expect(node.nextDeadlineMs()).toBe(10);
+    expect(node.propose([encodeRecord('k', 'a')], 0)).toBeUndefined();
+    world.runFor(10);
+    // Synced and committed; the queued proposal ran and its own fsync is under way.
+    expect(node.core.highWatermark).toBe(1);
+    expect(node.stateMachine.nextOffset).toBe(1);
+    expect(node.disk.written.entries).toHaveLength(2);
+    expect(node.disk.durable.entries).toHaveLength(1);
+    world.crash(1);
+    world.restart(1);
+    expect(node.disk.durable.entries.map((e) => e.kind)).toEqual(['leader-change']);
   });
 });
