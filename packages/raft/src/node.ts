@@ -25,6 +25,7 @@ import { RaftLog } from './log.js';
 import {
   assertTransition,
   type CandidateState,
+  type FetchPosition,
   type FollowerState,
   type LeaderState,
   type ProspectiveState,
@@ -563,7 +564,7 @@ export class RaftNode {
     if (prev.kind === 'leader') {
       // Tell parked fetchers at once that we no longer lead.
       for (const parked of prev.parked.values()) {
-        this.#send(this.#fetchError(parked.from, parked.fetchOffset, NOT_LEADER_OR_FOLLOWER));
+        this.#send(this.#fetchError(parked.from, parked, NOT_LEADER_OR_FOLLOWER));
       }
     }
   }
@@ -978,12 +979,20 @@ export class RaftNode {
     for (const parked of [...state.parked.values()]) {
       if (nowMs >= parked.deadlineMs) {
         state.parked.delete(parked.from);
-        this.#answerFetch(state, parked.from, parked.fetchOffset, parked.maxBytes);
+        this.#answerFetch(state, parked.from, parked, parked.maxBytes);
       }
     }
   }
 
-  #fetchError(to: NodeId, fetchOffset: number, errorCode: number): FetchResponse {
+  /**
+   * A FetchResponse echoes the request's fetch offset *and* last fetched
+   * epoch: together they name the log position the answer is about, so a
+   * follower can tell a stale or duplicated answer (a retried request, a
+   * packet the network repeated) from the one it waits for. Matching on the
+   * offset alone let a stale DivergingEpoch truncate an entry the follower
+   * had already re-fetched and acknowledged (simulator seeds 8559, 20876).
+   */
+  #fetchError(to: NodeId, position: FetchPosition, errorCode: number): FetchResponse {
     return {
       type: 'FetchResponse',
       from: this.config.nodeId,
@@ -991,7 +1000,8 @@ export class RaftNode {
       errorCode,
       epoch: this.#epoch,
       leaderId: this.leaderId,
-      fetchOffset,
+      fetchOffset: position.fetchOffset,
+      lastFetchedEpoch: position.lastFetchedEpoch,
       highWatermark: this.#highWatermark,
       logStartOffset: this.#log.startOffset,
       entries: [],
@@ -1054,7 +1064,7 @@ export class RaftNode {
     const error = this.#leaderRequestError(request.currentLeaderEpoch);
     const state = this.#state;
     if (error !== NONE || state.kind !== 'leader') {
-      this.#send(this.#fetchError(request.from, request.fetchOffset, error));
+      this.#send(this.#fetchError(request.from, request, error));
       return;
     }
     this.#noteVoterContact(state, request.from, nowMs);
@@ -1073,14 +1083,14 @@ export class RaftNode {
       // Behind the log start (or diverged below it): only the snapshot can help.
       assert(snapshot !== undefined, 'a log that does not start at 0 must have a snapshot');
       progress.lastFetchTimeMs = nowMs;
-      this.#send({ ...this.#fetchError(request.from, request.fetchOffset, NONE), snapshotId: { ...snapshot.id } });
+      this.#send({ ...this.#fetchError(request.from, request, NONE), snapshotId: { ...snapshot.id } });
       return;
     }
     if (!log.matches(request.fetchOffset, request.lastFetchedEpoch)) {
       const end = log.endOffsetForEpoch(request.lastFetchedEpoch);
       progress.lastFetchTimeMs = nowMs;
       this.#send({
-        ...this.#fetchError(request.from, request.fetchOffset, NONE),
+        ...this.#fetchError(request.from, request, NONE),
         divergingEpoch: { epoch: end.epoch, endOffset: end.offset },
       });
       return;
@@ -1101,22 +1111,24 @@ export class RaftNode {
     const hasNews = request.fetchOffset < leaderEnd || progress.lastSentHighWatermark !== this.#highWatermark;
     const waitMs = Math.min(request.maxWaitMs, this.config.fetchMaxWaitMs);
     if (hasNews || waitMs <= 0) {
-      this.#answerFetch(state, request.from, request.fetchOffset, maxBytes);
+      this.#answerFetch(state, request.from, request, maxBytes);
     } else {
       state.parked.set(request.from, {
         from: request.from,
         fetchOffset: request.fetchOffset,
+        lastFetchedEpoch: request.lastFetchedEpoch,
         maxBytes,
         deadlineMs: nowMs + waitMs,
       });
     }
   }
 
-  #answerFetch(state: LeaderState, to: NodeId, fetchOffset: number, maxBytes: number): void {
+  #answerFetch(state: LeaderState, to: NodeId, position: FetchPosition, maxBytes: number): void {
+    const fetchOffset = position.fetchOffset;
     const progress = state.voters.get(to) ?? state.observers.get(to);
     if (progress !== undefined) progress.lastSentHighWatermark = this.#highWatermark;
     const entries = this.#log.read(fetchOffset, this.#log.endOffset, maxBytes);
-    this.#send({ ...this.#fetchError(to, fetchOffset, NONE), entries });
+    this.#send({ ...this.#fetchError(to, position, NONE), entries });
   }
 
   /** Answer parked fetches that now have entries to read or a new HW to learn. */
@@ -1126,7 +1138,7 @@ export class RaftNode {
       const hwMoved = progress === undefined || progress.lastSentHighWatermark !== this.#highWatermark;
       if (parked.fetchOffset < this.#log.endOffset || hwMoved) {
         state.parked.delete(parked.from);
-        this.#answerFetch(state, parked.from, parked.fetchOffset, parked.maxBytes);
+        this.#answerFetch(state, parked.from, parked, parked.maxBytes);
       }
     }
   }
@@ -1215,6 +1227,7 @@ export class RaftNode {
         kind: 'snapshot',
         to: state.leaderId,
         fetchOffset: -1,
+        lastFetchedEpoch: -1,
         position: download.position,
         sentAtMs: nowMs,
       };
@@ -1225,6 +1238,7 @@ export class RaftNode {
       kind: 'fetch',
       to: state.leaderId,
       fetchOffset: this.#log.endOffset,
+      lastFetchedEpoch: this.#log.epochBefore(this.#log.endOffset),
       position: -1,
       sentAtMs: nowMs,
     };
@@ -1255,15 +1269,21 @@ export class RaftNode {
     const to = this.#voters[state.probeIndex % this.#voters.length]!;
     state.probeIndex++;
     this.#send(this.#fetchRequest(to));
-    state.inflight = { kind: 'fetch', to, fetchOffset: this.#log.endOffset, position: -1, sentAtMs: nowMs };
+    state.inflight = {
+      kind: 'fetch',
+      to,
+      fetchOffset: this.#log.endOffset,
+      lastFetchedEpoch: this.#log.epochBefore(this.#log.endOffset),
+      position: -1,
+      sentAtMs: nowMs,
+    };
   }
 
   #onFetchResponse(response: FetchResponse, nowMs: number): void {
     const state = this.#state;
     if (state.kind === 'unattached' && this.isObserver) {
       const inflight = state.inflight;
-      if (inflight === undefined || inflight.to !== response.from || inflight.fetchOffset !== response.fetchOffset)
-        return;
+      if (inflight === undefined || inflight.to !== response.from || !answersFetch(inflight, response)) return;
       state.inflight = undefined;
       if (response.leaderId >= 0 && response.epoch >= this.#epoch) {
         if (response.epoch > this.#epoch) this.#onHigherEpoch(response.epoch, response.leaderId, nowMs);
@@ -1286,7 +1306,7 @@ export class RaftNode {
       inflight.kind !== 'fetch' ||
       inflight.to !== response.from ||
       response.from !== state.leaderId ||
-      inflight.fetchOffset !== response.fetchOffset
+      !answersFetch(inflight, response)
     ) {
       return; // stale or duplicated
     }
@@ -1457,4 +1477,9 @@ function sameQuorumState(a: QuorumStateRecord, b: QuorumStateRecord): boolean {
 
 function sameSnapshotId(a: SnapshotId, b: SnapshotId): boolean {
   return a.endOffset === b.endOffset && a.epoch === b.epoch;
+}
+
+/** Whether `response` answers the fetch `inflight` (same log position), not an older one. */
+function answersFetch(inflight: FetchPosition, response: FetchResponse): boolean {
+  return inflight.fetchOffset === response.fetchOffset && inflight.lastFetchedEpoch === response.lastFetchedEpoch;
 }

@@ -44,10 +44,15 @@ export interface SnapshotDownload {
 }
 
 /** An outstanding request to the leader (Fetch or FetchSnapshot). */
-export interface InflightFetch {
+/** The log position a fetch asks from; its response must echo both fields. */
+export interface FetchPosition {
+  fetchOffset: number;
+  lastFetchedEpoch: number;
+}
+
+export interface InflightFetch extends FetchPosition {
   kind: 'fetch' | 'snapshot';
   to: NodeId;
-  fetchOffset: number;
   position: number;
   sentAtMs: number;
 }
@@ -116,9 +121,8 @@ export interface ReplicaProgress {
   lastSentHighWatermark: number;
 }
 
-export interface ParkedFetch {
+export interface ParkedFetch extends FetchPosition {
   from: NodeId;
-  fetchOffset: number;
   maxBytes: number;
   deadlineMs: number;
 }

@@ -142,6 +142,8 @@ export interface FetchResponse {
   leaderId: NodeId;
   /** Echo of the request, so a stale response can be recognised. */
   fetchOffset: number;
+  /** Echo of the request too: offset and epoch together identify the request. */
+  lastFetchedEpoch: number;
   highWatermark: number;
   logStartOffset: number;
   entries: LogEntry[];

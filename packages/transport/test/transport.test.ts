@@ -76,6 +76,7 @@ const EXCHANGES: [RaftRequest, (req: RaftRequest) => RaftResponse][] = [
       epoch: 6,
       leaderId: 1,
       fetchOffset: 10,
+      lastFetchedEpoch: 5,
       highWatermark: 12,
       logStartOffset: 0,
       entries: [
