@@ -116,6 +116,8 @@ export interface ControllerEngineOptions {
   readonly producerIdBlockSize?: number;
   readonly maxElectionsPerImbalancePass?: number;
   readonly maxPartitionsPerTopic?: number;
+  /** Builds the QuorumController (tests and the simulator's mutants substitute one); `new QuorumController` by default. */
+  readonly createController?: (options: QuorumControllerOptions) => QuorumController;
 }
 
 export const DEFAULT_MAX_IDLE_INTERVAL_MS = 500;
@@ -179,7 +181,7 @@ export class ControllerEngine {
       }),
       ...(options.maxPartitionsPerTopic !== undefined && { maxPartitionsPerTopic: options.maxPartitionsPerTopic }),
     };
-    this.controller = new QuorumController(controllerOptions);
+    this.controller = (options.createController ?? ((o) => new QuorumController(o)))(controllerOptions);
   }
 
   // --- State -------------------------------------------------------------------

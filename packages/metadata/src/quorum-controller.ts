@@ -255,8 +255,10 @@ export class QuorumController {
         return this.#finish(batch, { isCaughtUp, isFenced: true, shouldShutDown: true });
       }
       if (!request.wantFence && isCaughtUp && !broker.inControlledShutdown) {
-        this.#electOnUnfence(batch, broker.brokerId);
+        // The unfence goes first: a node whose commit point falls inside this batch must never see
+        // the broker lead while its registration still says fenced.
         change('unfence');
+        this.#electOnUnfence(batch, broker.brokerId);
         return this.#finish(batch, { isCaughtUp, isFenced: false, shouldShutDown: false });
       }
       return this.#finish(batch, { isCaughtUp, isFenced: true, shouldShutDown: false });
