@@ -4,7 +4,8 @@
 // A failed call is a non-OK gRPC status chosen from the Kafka error (so
 // generic gRPC tooling sees a sensible code) whose *trailers* carry the exact
 // Kafka error: `raftka-error-code` (numeric), `raftka-error-name`, and for
-// NOT_LEADER_OR_FOLLOWER `raftka-leader-id` and `raftka-leader-endpoint`.
+// NOT_LEADER_OR_FOLLOWER and NOT_CONTROLLER `raftka-leader-id` and
+// `raftka-leader-endpoint`.
 // A client turns the status back into a RaftkaError from the trailers; a
 // status without them (the peer died, a deadline passed) maps to
 // NETWORK_EXCEPTION or REQUEST_TIMED_OUT.
@@ -37,6 +38,26 @@ export class NotLeaderError extends RaftkaError {
   }
 }
 
+/**
+ * NOT_CONTROLLER with where the active controller is: a standby's answer to a
+ * broker lifecycle call, so the broker retries at the active controller.
+ */
+export class NotControllerError extends RaftkaError {
+  readonly leaderId: NodeId;
+  /** `host:port` of the active controller's listener, when known. */
+  readonly leaderEndpoint: string | undefined;
+
+  constructor(leaderId: NodeId, leaderEndpoint: string | undefined, message?: string) {
+    super(
+      'NOT_CONTROLLER',
+      message ??
+        `not the active controller; ${leaderId < 0 ? 'none is known' : `node ${leaderId} at ${leaderEndpoint} is`}`,
+    );
+    this.leaderId = leaderId;
+    this.leaderEndpoint = leaderEndpoint;
+  }
+}
+
 const GRPC_STATUS_OF: Partial<Record<ErrorName, status>> = {
   INVALID_CLUSTER_ID: status.FAILED_PRECONDITION,
   NOT_LEADER_OR_FOLLOWER: status.FAILED_PRECONDITION,
@@ -63,7 +84,7 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   const metadata = new Metadata();
   metadata.set(TRAILER_ERROR_CODE, String(error.code));
   metadata.set(TRAILER_ERROR_NAME, error.errorName);
-  if (err instanceof NotLeaderError) {
+  if (err instanceof NotLeaderError || err instanceof NotControllerError) {
     metadata.set(TRAILER_LEADER_ID, String(err.leaderId));
     if (err.leaderEndpoint) metadata.set(TRAILER_LEADER_ENDPOINT, err.leaderEndpoint);
   }
@@ -78,6 +99,10 @@ export function fromServiceError(err: ServiceError, what: string): RaftkaError {
     if (errorName === 'NOT_LEADER_OR_FOLLOWER') {
       const leaderId = Number(firstString(err.metadata, TRAILER_LEADER_ID) ?? -1);
       return new NotLeaderError(leaderId, firstString(err.metadata, TRAILER_LEADER_ENDPOINT), err.details);
+    }
+    if (errorName === 'NOT_CONTROLLER') {
+      const leaderId = Number(firstString(err.metadata, TRAILER_LEADER_ID) ?? -1);
+      return new NotControllerError(leaderId, firstString(err.metadata, TRAILER_LEADER_ENDPOINT), err.details);
     }
     return new RaftkaError(errorName, `${what}: ${err.details}`, { cause: err });
   }

@@ -11,6 +11,7 @@ export {
 export {
   fromServiceError,
   isPeerUnavailable,
+  NotControllerError,
   NotLeaderError,
   TRAILER_ERROR_CODE,
   TRAILER_ERROR_NAME,
@@ -26,6 +27,8 @@ export {
   raftMaxMessageBytes,
 } from './peer-channel.js';
 export {
+  ADMIN_PROTO,
+  CONTROLLER_PROTO,
   findProtoDir,
   loadServices,
   protoLoaderOptions,
@@ -36,7 +39,9 @@ export {
 export { QuorumClient, type QuorumClientOptions } from './quorum-client.js';
 export {
   type AppendResult,
+  checkClusterId,
   type DescribeQuorumResult,
+  type ExtraService,
   type QuorumHandlers,
   type ReadCommittedResult,
   type ReplicaStateView,

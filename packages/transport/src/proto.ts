@@ -32,6 +32,8 @@ import { RaftkaError } from '@raftka/common';
 
 export const RAFT_PROTO = 'raftka/raft/v1/raft.proto';
 export const QUORUM_PROTO = 'raftka/quorum/v1/quorum.proto';
+export const CONTROLLER_PROTO = 'raftka/controller/v1/controller.proto';
+export const ADMIN_PROTO = 'raftka/admin/v1/admin.proto';
 
 /** Upper bound of the directory walk; the repo root is a few levels up. */
 const MAX_WALK_UP = 8;
@@ -74,19 +76,25 @@ export interface RaftkaServices {
   Raft: ServiceClientConstructor;
   /** raftka.quorum.v1.Quorum: the client-facing quorum API. */
   Quorum: ServiceClientConstructor;
+  /** raftka.controller.v1.BrokerLifecycle: registration, heartbeats, AlterPartition, producer ids. */
+  BrokerLifecycle: ServiceClientConstructor;
+  /** raftka.admin.v1.Admin: topics, configs, elections, cluster description. */
+  Admin: ServiceClientConstructor;
 }
 
 let cached: RaftkaServices | undefined;
 
-/** Loads both services once per process. */
+/** Loads every service once per process. */
 export function loadServices(): RaftkaServices {
   if (cached) return cached;
   const protoDir = findProtoDir();
-  const definition = loadSync([RAFT_PROTO, QUORUM_PROTO], protoLoaderOptions(protoDir));
+  const definition = loadSync([RAFT_PROTO, QUORUM_PROTO, CONTROLLER_PROTO, ADMIN_PROTO], protoLoaderOptions(protoDir));
   const root = loadPackageDefinition(definition);
   cached = {
     Raft: lookupService(root, ['raftka', 'raft', 'v1', 'Raft']),
     Quorum: lookupService(root, ['raftka', 'quorum', 'v1', 'Quorum']),
+    BrokerLifecycle: lookupService(root, ['raftka', 'controller', 'v1', 'BrokerLifecycle']),
+    Admin: lookupService(root, ['raftka', 'admin', 'v1', 'Admin']),
   };
   return cached;
 }

@@ -15,6 +15,7 @@ import {
   Server,
   ServerCredentials,
   type ServerUnaryCall,
+  type ServiceDefinition,
   type ServiceError,
   type sendUnaryData,
   type UntypedServiceImplementation,
@@ -88,6 +89,16 @@ export interface TransportServerOptions {
   maxPendingPerPeer?: number;
   /** Bound on records per Append call. */
   maxAppendRecords?: number;
+  /**
+   * More services on the same listener (a controller's BrokerLifecycle and
+   * Admin). They check the cluster id themselves (`checkClusterId`).
+   */
+  services?: readonly ExtraService[];
+}
+
+export interface ExtraService {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
 }
 
 interface PendingCall {
@@ -119,6 +130,7 @@ export class TransportServer {
     if (options.onRaftRequest) server.#server.addService(services.Raft.service, server.#raftImplementation());
     if (options.quorum)
       server.#server.addService(services.Quorum.service, server.#quorumImplementation(options.quorum));
+    for (const extra of options.services ?? []) server.#server.addService(extra.definition, extra.implementation);
     server.#port = await new Promise<number>((resolve, reject) => {
       server.#server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (err, port) =>
         err
@@ -299,12 +311,7 @@ export class TransportServer {
   }
 
   #checkClusterId(request: Wire): void {
-    if (request.cluster_id !== this.#options.clusterId) {
-      throw new RaftkaError(
-        'INVALID_CLUSTER_ID',
-        `request for cluster '${String(request.cluster_id)}' reached cluster '${this.#options.clusterId}'`,
-      );
-    }
+    checkClusterId(request, this.#options.clusterId);
   }
 
   #checkOpen(): void {
@@ -335,6 +342,16 @@ export class TransportServer {
         resolve();
       });
     });
+  }
+}
+
+/** Refuses a request of another cluster with INVALID_CLUSTER_ID. */
+export function checkClusterId(request: Wire, clusterId: string): void {
+  if (request.cluster_id !== clusterId) {
+    throw new RaftkaError(
+      'INVALID_CLUSTER_ID',
+      `request for cluster '${String(request.cluster_id)}' reached cluster '${clusterId}'`,
+    );
   }
 }
 
