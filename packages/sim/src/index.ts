@@ -11,6 +11,39 @@ export {
   realRaftCore,
   SIM_RAFT_CONFIG,
 } from './cluster.js';
+export { AdminClient } from './control-plane/admin-client.js';
+export { type BrokerLifecycle, BrokerProcess, type BrokerProcessOptions } from './control-plane/broker-process.js';
+export {
+  CLIENT_ID,
+  ControlPlaneCluster,
+  type ControlPlaneOptions,
+  DEFAULT_CONTROL_PLANE_OPTIONS,
+  FIRST_BROKER_ID,
+} from './control-plane/cluster.js';
+export { ControllerProcess, type ControllerProcessOptions } from './control-plane/controller-process.js';
+export {
+  CONTROL_PLANE_INVARIANTS,
+  type ControlPlaneInvariant,
+  ControlPlaneInvariants,
+} from './control-plane/invariants.js';
+export {
+  type ControlPlaneMessage,
+  type ControlPlaneRequest,
+  type ControlPlaneResponse,
+  describeControlPlaneMessage,
+  isRaftMessage,
+} from './control-plane/messages.js';
+export { RaftProcess, type RaftProcessOptions } from './control-plane/raft-process.js';
+export {
+  type BrokerFailoverSample,
+  CONTROL_PLANE_SCENARIO,
+  type ControlPlaneSeedOptions,
+  controlPlaneReplayCommand,
+  DEFAULT_CONTROL_PLANE_FAULT_MS,
+  measureBrokerFailover,
+  runControlPlaneFaults,
+  runControlPlaneSeed,
+} from './control-plane/scenario.js';
 export { type DiskImage, imageEndOffset, SimDisk } from './disk.js';
 export { ALL_INVARIANTS, type InvariantName, RaftInvariants } from './invariants.js';
 export { type Addressed, type NetworkFaults, RELIABLE_NETWORK, SimNetwork } from './network.js';

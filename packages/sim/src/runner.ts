@@ -6,6 +6,7 @@
 
 import { SeededRandom } from '@raftka/common';
 import { DEFAULT_CLUSTER_OPTIONS, RaftCluster } from './cluster.js';
+import { CONTROL_PLANE_SCENARIO, runControlPlaneSeed } from './control-plane/scenario.js';
 import { ALL_INVARIANTS } from './invariants.js';
 import type { RaftCoreFactory } from './raft-node.js';
 import { findScenario } from './scenarios.js';
@@ -102,6 +103,7 @@ export function replayCommand(
 /** Runs one seed to completion; never throws for a failure of the system under test. */
 export function runSeed(seed: number, options: SimulationOptions = {}): SeedResult {
   const scenarioName = options.scenario ?? 'random';
+  if (scenarioName === CONTROL_PLANE_SCENARIO) return runControlPlaneSeed(seed, options);
   const scenario = findScenario(scenarioName, { durationMs: options.maxSimTimeMs ?? DEFAULT_RANDOM_SIM_TIME_MS });
   // Cluster shape for the random scenario comes from the seed, so a bare `--seed` replays it.
   // Every draw happens whatever the options say, so overriding one knob does not shift the others.
