@@ -1,7 +1,9 @@
 // Append throughput and commit latency of a 3-controller quorum on loopback,
 // all in this process (so the client competes with the three nodes for the
-// same cores). Each append is one 100-byte record sent by QuorumClient to the
-// leader; `concurrency` appends are kept in flight. Prints one line per case.
+// same cores). Each append carries `records` 100-byte records and goes either
+// through QuorumClient (gRPC) to the leader or straight to the leader's
+// `append()` (no client RPC, to see the quorum's own cost); `concurrency`
+// appends are kept in flight. Prints one line per case.
 //
 //   npx tsc -b packages/controller && node packages/controller/bench/append.mjs [appendsPerCase]
 //
@@ -18,11 +20,14 @@ import { startControllerNode } from '../dist/index.js';
 
 const appendsPerCase = Number(process.argv[2] ?? 5000);
 const cases = [
-  { lingerMs: 0, concurrency: 1 },
-  { lingerMs: 25, concurrency: 1 },
-  { lingerMs: 0, concurrency: 64 },
-  { lingerMs: 5, concurrency: 256 },
-  { lingerMs: 25, concurrency: 1024 },
+  { via: 'grpc', lingerMs: 0, concurrency: 1, records: 1 },
+  { via: 'grpc', lingerMs: 25, concurrency: 1, records: 1 },
+  { via: 'grpc', lingerMs: 0, concurrency: 64, records: 1 },
+  { via: 'grpc', lingerMs: 5, concurrency: 256, records: 1 },
+  { via: 'grpc', lingerMs: 0, concurrency: 16, records: 100 },
+  { via: 'direct', lingerMs: 0, concurrency: 1, records: 1 },
+  { via: 'direct', lingerMs: 0, concurrency: 256, records: 1 },
+  { via: 'direct', lingerMs: 25, concurrency: 1024, records: 1 },
 ];
 
 function freePort() {
@@ -34,7 +39,7 @@ function freePort() {
   });
 }
 
-async function runCase({ lingerMs, concurrency }) {
+async function runCase({ via, lingerMs, concurrency, records }) {
   const voters = [];
   for (let id = 1; id <= 3; id++) voters.push({ nodeId: id, host: '127.0.0.1', port: await freePort() });
   const dirs = await Promise.all(voters.map((v) => mkdtemp(join(tmpdir(), `raftka-bench-${v.nodeId}-`))));
@@ -56,9 +61,11 @@ async function runCase({ lingerMs, concurrency }) {
     ),
   );
   while (!nodes.some((n) => n.status().role === 'leader')) await new Promise((r) => setTimeout(r, 10));
+  const leader = nodes.find((n) => n.status().role === 'leader');
   const client = new QuorumClient({ clusterId: 'bench', bootstrapEndpoints: voters.map((v) => `${v.host}:${v.port}`) });
-  const payload = new Uint8Array(100).fill(120);
-  await client.append([payload]); // find the leader
+  const batch = Array.from({ length: records }, () => new Uint8Array(100).fill(120));
+  await client.append(batch); // find the leader
+  const append = via === 'grpc' ? (b) => client.append(b) : (b) => leader.append(b);
   const latencies = [];
   let next = 0;
   const start = performance.now();
@@ -66,7 +73,7 @@ async function runCase({ lingerMs, concurrency }) {
     while (next < appendsPerCase) {
       next++;
       const t0 = performance.now();
-      await client.append([payload]);
+      await append(batch);
       latencies.push(performance.now() - t0);
     }
   };
@@ -75,8 +82,10 @@ async function runCase({ lingerMs, concurrency }) {
   latencies.sort((a, b) => a - b);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(1);
   console.log(
-    `linger ${String(lingerMs).padStart(2)} ms, ${String(concurrency).padStart(4)} in flight: ` +
-      `${Math.round(latencies.length / seconds)} appends/s, p50 ${q(0.5)} ms, p99 ${q(0.99)} ms (n=${latencies.length})`,
+    `${via.padEnd(6)} linger ${String(lingerMs).padStart(2)} ms, ${String(concurrency).padStart(4)} in flight, ` +
+      `${String(records).padStart(3)} records/append: ${Math.round(latencies.length / seconds)} appends/s, ` +
+      `${Math.round((latencies.length * records) / seconds)} records/s, p50 ${q(0.5)} ms, p99 ${q(0.99)} ms ` +
+      `(n=${latencies.length})`,
   );
   client.close();
   await Promise.all(nodes.map((n) => n.shutdown()));

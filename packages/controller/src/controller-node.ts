@@ -1,62 +1,14 @@
-// The controller node driver: runs one sans-IO RaftNode (@raftka/raft) over
-// level storage (@raftka/storage) and gRPC (@raftka/transport), with pino
-// logs and prom-client metrics (@raftka/observability).
-//
-// The driver loop follows the Ready contract of the core exactly, one Ready
-// at a time:
-//
-//   event (message, timer, proposal, disconnect) -> step it into the core
-//   while core.hasReady():
-//     r = core.ready()
-//     persist r (quorum state, truncation, snapshot, deletion, entries) as
-//       one level batch, fsynced when r.mustSync      <- durable before visible
-//     send r.messages (requests to peer channels, responses to open calls)
-//     apply r.installSnapshot, then r.committed, to the state machine
-//     core.advance(r)
-//   arm the timer for core.nextDeadlineMs()
-//
-// Events that arrive while a Ready is being persisted are stepped into the
-// core at once (it accepts them) and drained by the same loop afterwards.
-// Appends are batched for appendLingerMs (controller.quorum.append.linger.ms)
-// into one propose() and hence one fsync: this is what makes many appends in
-// flight cheap. An append resolves once the high watermark passes its last
-// offset; if this node stops leading first, it is rejected with
-// NOT_LEADER_OR_FOLLOWER (the entry may still commit under the next leader,
-// so a retry is at-least-once).
-import { randomInt } from 'node:crypto';
-import { join } from 'node:path';
-import { assert, isRaftkaError, RaftkaError, SeededRandom } from '@raftka/common';
-import { type Logger, type MetricsServer, startMetricsServer } from '@raftka/observability';
-import {
-  type LogEntry,
-  type NodeId,
-  type QuorumDescription,
-  type RaftConfig,
-  type RaftMessage,
-  RaftNode,
-  type RaftRole,
-  type Ready,
-  type Snapshot,
-} from '@raftka/raft';
-import { RaftStorage } from '@raftka/storage';
-import {
-  type AppendResult,
-  type DescribeQuorumResult,
-  isRequest,
-  NotLeaderError,
-  PeerChannel,
-  type ReadCommittedResult,
-  raftMaxMessageBytes,
-  TransportServer,
-} from '@raftka/transport';
-import { RaftMetrics } from './metrics.js';
+// The controller node: one voter of the metadata quorum as a process
+// component. The Raft loop itself is the RaftDriver (raft-driver.ts); this
+// file adds what makes the voter a controller: the client-facing Quorum
+// service, the /metrics endpoint and the state machine committed entries are
+// applied to.
+import { type MetricsServer, startMetricsServer } from '@raftka/observability';
+import type { NodeId, QuorumDescription, RaftRole } from '@raftka/raft';
+import type { DescribeQuorumResult, ReadCommittedResult } from '@raftka/transport';
+import type { RaftMetrics } from './metrics.js';
+import { RaftDriver, type RaftDriverConfig, type VoterEndpoint } from './raft-driver.js';
 import { KeyValueStateMachine, type StateMachine } from './state-machine.js';
-
-export interface VoterEndpoint {
-  nodeId: NodeId;
-  host: string;
-  port: number;
-}
 
 export interface ControllerNodeConfig {
   nodeId: NodeId;
@@ -72,13 +24,13 @@ export interface ControllerNodeConfig {
   /** prom-client /metrics over HTTP; null = off (0 = ephemeral). */
   metricsPort: number | null;
   /** Timeouts etc.; Kafka key names map onto these. */
-  raft: Omit<RaftConfig, 'nodeId' | 'voters'>;
+  raft: RaftDriverConfig['raft'];
   /** controller.quorum.append.linger.ms, default 25. */
   appendLingerMs: number;
   /** metadata.log.max.record.bytes.between.snapshots, default 20 MiB. */
   snapshotMaxBytesBetween: number;
   /** From @raftka/observability (pino child with nodeId, role). */
-  logger: Logger;
+  logger: RaftDriverConfig['logger'];
   /**
    * Called when the node cannot go on (a storage write failed, an assertion
    * tripped). Default: rethrow on the next tick, crashing the process so its
@@ -115,42 +67,10 @@ export interface ControllerNode {
   readonly metrics: RaftMetrics;
 }
 
-/** KRaft's directory name for the metadata log under metadata.log.dir. */
-export const METADATA_LOG_DIR_NAME = '__cluster_metadata-0';
-
-const MAX_IN_FLIGHT_PER_PEER = 64;
-const LINGER_MAX_RECORDS = 10_000;
-const LINGER_MAX_BYTES = 4 * 1024 * 1024;
-const CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** How long a resigning leader waits for its EndQuorumEpoch calls before closing. */
-const RESIGN_FLUSH_MAX_MS = 500;
-
-/** Monotonic milliseconds on the Unix epoch scale, so appendTimeMs reads like a timestamp. */
-function nowMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-interface PendingAppend {
-  epoch: number;
-  lastOffset: number;
-  result: AppendResult;
-  resolve: (result: AppendResult) => void;
-  reject: (err: unknown) => void;
-}
-
-interface LingerWaiter {
-  count: number;
-  resolve: (result: AppendResult) => void;
-  reject: (err: unknown) => void;
-}
-
 export async function startControllerNode(
   config: ControllerNodeConfig,
   stateMachine: StateMachine = new KeyValueStateMachine(),
 ): Promise<ControllerNode> {
-  assert(config.voters.length > 0, 'controller.quorum.voters is empty');
-  assert(config.appendLingerMs >= 0, 'appendLingerMs must not be negative');
-  assert(config.snapshotMaxBytesBetween > 0, 'snapshotMaxBytesBetween must be positive');
   const node = new ControllerDriver(config, stateMachine);
   await node.start();
   return node;
@@ -159,46 +79,46 @@ export async function startControllerNode(
 class ControllerDriver implements ControllerNode {
   readonly nodeId: NodeId;
   readonly stateMachine: StateMachine;
-  readonly metrics: RaftMetrics;
   readonly #config: ControllerNodeConfig;
-  readonly #log: Logger;
-  readonly #endpoints = new Map<NodeId, string>();
-  readonly #peers = new Map<NodeId, PeerChannel>();
-  #raft!: RaftNode;
-  #storage!: RaftStorage;
-  #server!: TransportServer;
+  readonly #driver: RaftDriver;
   #metricsServer: MetricsServer | undefined;
-
-  #loop: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #timerAtMs = Number.POSITIVE_INFINITY;
-  #stopping = false;
-  #stopped = false;
   #shutdown: Promise<void> | undefined;
-
-  #linger: { records: Uint8Array[]; bytes: number; waiters: LingerWaiter[] } = { records: [], bytes: 0, waiters: [] };
-  #lingerTimer: NodeJS.Timeout | undefined;
-  /** Appends proposed and not yet committed, in offset order. */
-  #pending: PendingAppend[] = [];
-
-  #lastRole: RaftRole | undefined;
-  #lastEpoch = -1;
-  #lastLeaderId: NodeId = -1;
-  #leaderLostAtMs: number | undefined;
-  #bytesSinceSnapshot = 0;
-  #lastAppliedEpoch = 0;
 
   constructor(config: ControllerNodeConfig, stateMachine: StateMachine) {
     this.nodeId = config.nodeId;
     this.#config = config;
     this.stateMachine = stateMachine;
-    this.#log = config.logger.child({ component: 'raft' });
-    this.metrics = new RaftMetrics(config.nodeId);
-    for (const voter of config.voters) this.#endpoints.set(voter.nodeId, `${voter.host}:${voter.port}`);
+    this.#driver = new RaftDriver(
+      {
+        nodeId: config.nodeId,
+        clusterId: config.clusterId,
+        voters: config.voters,
+        metadataLogDir: config.metadataLogDir,
+        raft: config.raft,
+        snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
+        appendLingerMs: config.appendLingerMs,
+        listener: {
+          host: config.listenHost,
+          port: config.listenPort,
+          quorum: {
+            append: (records) => this.append(records),
+            describeQuorum: () => this.#describeForClient(),
+            readCommitted: (fromOffset, maxEntries) => this.readCommitted(fromOffset, maxEntries),
+          },
+        },
+        logger: config.logger,
+        ...(config.onFatalError ? { onFatalError: config.onFatalError } : {}),
+      },
+      stateMachine,
+    );
+  }
+
+  get metrics(): RaftMetrics {
+    return this.#driver.metrics;
   }
 
   get port(): number {
-    return this.#server.port;
+    return this.#driver.port;
   }
 
   get metricsPort(): number | null {
@@ -207,62 +127,8 @@ class ControllerDriver implements ControllerNode {
 
   async start(): Promise<void> {
     const config = this.#config;
-    const dir = join(config.metadataLogDir, METADATA_LOG_DIR_NAME);
-    this.#storage = await RaftStorage.open(dir, { clusterId: config.clusterId, nodeId: config.nodeId });
+    await this.#driver.start();
     try {
-      const persisted = await this.#storage.load();
-      const seed = randomInt(0, 2 ** 31);
-      const raftConfig: RaftConfig = {
-        ...config.raft,
-        nodeId: config.nodeId,
-        voters: config.voters.map((v) => v.nodeId),
-      };
-      this.#raft = new RaftNode(raftConfig, persisted, new SeededRandom(seed), nowMs());
-      this.#log.info(
-        {
-          dir,
-          seed,
-          epoch: persisted.quorumState.epoch,
-          votedId: persisted.quorumState.votedId,
-          leaderId: persisted.quorumState.leaderId,
-          snapshotEndOffset: persisted.snapshot?.id.endOffset ?? null,
-          entries: persisted.entries.length,
-        },
-        'metadata log loaded',
-      );
-
-      const maxMessageBytes = raftMaxMessageBytes(config.raft.fetchMaxBytes, config.raft.snapshotChunkBytes);
-      for (const voter of config.voters) {
-        if (voter.nodeId === config.nodeId) continue;
-        this.#peers.set(
-          voter.nodeId,
-          new PeerChannel({
-            selfId: config.nodeId,
-            peer: voter,
-            clusterId: config.clusterId,
-            requestTimeoutMs: config.raft.requestTimeoutMs,
-            maxInFlight: MAX_IN_FLIGHT_PER_PEER,
-            maxMessageBytes,
-            onMessage: (message) => this.#onMessage(message),
-            onDisconnect: (peer) => this.#onPeerDisconnected(peer),
-            onCallError: (peer, method, err) =>
-              this.#log.debug({ peer, method, code: err.code, details: err.details }, 'raft call failed'),
-          }),
-        );
-      }
-      this.#server = await TransportServer.start({
-        nodeId: config.nodeId,
-        clusterId: config.clusterId,
-        host: config.listenHost,
-        port: config.listenPort,
-        maxMessageBytes: Math.max(maxMessageBytes, CLIENT_MAX_MESSAGE_BYTES),
-        onRaftRequest: (request) => this.#onMessage(request),
-        quorum: {
-          append: (records) => this.append(records),
-          describeQuorum: () => this.#describeForClient(),
-          readCommitted: (fromOffset, maxEntries) => this.readCommitted(fromOffset, maxEntries),
-        },
-      });
       if (config.metricsPort !== null) {
         this.#metricsServer = await startMetricsServer(
           this.metrics.metrics.registry,
@@ -271,328 +137,34 @@ class ControllerDriver implements ControllerNode {
         );
       }
     } catch (err) {
-      await this.#closeResources();
+      await this.#driver.shutdown();
       throw err;
     }
-    this.#log.info(
-      { port: this.#server.port, metricsPort: this.metricsPort, voters: config.voters.map((v) => v.nodeId) },
+    config.logger.info(
+      { port: this.port, metricsPort: this.metricsPort, voters: config.voters.map((v) => v.nodeId) },
       'controller started',
     );
-    this.#leaderLostAtMs = nowMs();
-    this.#observe();
-    this.#kick();
   }
-
-  // --- Events ---------------------------------------------------------------
-
-  #onMessage(message: RaftMessage): void {
-    if (this.#stopped) return;
-    this.#raft.step(message, nowMs());
-    this.#kick();
-  }
-
-  #onPeerDisconnected(peer: NodeId): void {
-    this.metrics.peerDisconnects.inc({ peer: String(peer) });
-    if (this.#stopped) return;
-    const isLeader = peer === this.#raft.leaderId;
-    this.#log.info({ peer, wasLeader: isLeader, epoch: this.#raft.epoch }, 'connection to peer closed');
-    this.#raft.peerDisconnected(peer, nowMs());
-    this.#kick();
-  }
-
-  #onTimer(): void {
-    this.#timer = undefined;
-    this.#timerAtMs = Number.POSITIVE_INFINITY;
-    if (this.#stopped) return;
-    this.#raft.tick(nowMs());
-    this.#kick();
-  }
-
-  // --- The Ready loop -----------------------------------------------------------
-
-  /** Drains the core if nothing is draining it yet; otherwise the running loop picks the event up. */
-  #kick(): void {
-    if (this.#loop || this.#stopped) return;
-    if (!this.#raft.hasReady()) {
-      this.#observe();
-      this.#armTimer();
-      return;
-    }
-    this.#loop = this.#drain().then(
-      () => {
-        this.#loop = undefined;
-        if (this.#stopped) return;
-        this.#observe();
-        this.#armTimer();
-        // A step between the last hasReady() and here cannot happen (steps are
-        // synchronous), but a timer may have been due while we persisted.
-        if (this.#raft.hasReady()) this.#kick();
-      },
-      (err: unknown) => {
-        this.#loop = undefined;
-        this.#fatal(err);
-      },
-    );
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#raft.hasReady()) {
-      const ready = this.#raft.ready();
-      // 1. Durable before visible: the batch is fsynced before any message leaves.
-      await this.#storage.persist(ready);
-      // 2. Send.
-      this.#send(ready.messages);
-      // 3. Apply.
-      this.#apply(ready);
-      // 4. Advance: the core may now count these entries (a leader's own log
-      //    toward the HW) and hand out the next Ready.
-      this.#raft.advance(ready, nowMs());
-      this.metrics.readyIterations.inc();
-      if (!this.#stopped) {
-        this.#observe();
-        this.#settlePending();
-        await this.#maybeSnapshot();
-      }
-    }
-  }
-
-  #send(messages: readonly RaftMessage[]): void {
-    for (const message of messages) {
-      if (isRequest(message)) {
-        const peer = this.#peers.get(message.to);
-        if (!peer) {
-          this.#log.debug({ to: message.to, type: message.type }, 'no channel to peer; request dropped');
-          continue;
-        }
-        if (!peer.send(message)) this.metrics.droppedRequests.inc({ peer: String(message.to) });
-      } else {
-        // A response completes the inbound call it answers (or is dropped if the caller gave up).
-        this.#server.respond(message);
-      }
-    }
-  }
-
-  #apply(ready: Ready): void {
-    if (ready.installSnapshot) {
-      this.stateMachine.restore(ready.installSnapshot);
-      this.#lastAppliedEpoch = ready.installSnapshot.id.epoch;
-      this.#bytesSinceSnapshot = 0;
-      this.#log.info(
-        { endOffset: ready.installSnapshot.id.endOffset, epoch: ready.installSnapshot.id.epoch },
-        'state machine restored from snapshot',
-      );
-    }
-    if (ready.entries.length > 0 && this.#raft.role !== 'leader') this.metrics.fetchRecords.inc(ready.entries.length);
-    if (ready.committed.length === 0) return;
-    this.stateMachine.apply(ready.committed);
-    const last = ready.committed[ready.committed.length - 1] as LogEntry;
-    this.#lastAppliedEpoch = last.epoch;
-    let bytes = 0;
-    for (const entry of ready.committed) if (entry.kind === 'data') bytes += entry.data.byteLength;
-    this.#bytesSinceSnapshot += bytes;
-    this.#observeCommitLatency(ready.committed);
-  }
-
-  /** One observation per proposal batch: the entries of one propose() share their appendTimeMs. */
-  #observeCommitLatency(committed: readonly LogEntry[]): void {
-    if (this.#raft.role !== 'leader') return;
-    const epoch = this.#raft.epoch;
-    const now = nowMs();
-    let previous = Number.NaN;
-    for (const entry of committed) {
-      if (entry.epoch !== epoch || entry.appendTimeMs === previous) continue;
-      previous = entry.appendTimeMs;
-      const seconds = (now - entry.appendTimeMs) / 1000;
-      if (seconds >= 0 && seconds < 3600) this.metrics.commitLatency.observe(seconds);
-    }
-  }
-
-  async #maybeSnapshot(): Promise<void> {
-    if (this.#bytesSinceSnapshot < this.#config.snapshotMaxBytesBetween) return;
-    const endOffset = this.stateMachine.appliedOffset;
-    if (endOffset <= this.#raft.logStartOffset || endOffset > this.#raft.highWatermark) return;
-    const snapshot: Snapshot = { id: { endOffset, epoch: this.#lastAppliedEpoch }, data: this.stateMachine.snapshot() };
-    // Stored (synced) first: the core may delete the log below it once told.
-    await this.#storage.saveSnapshot(snapshot);
-    this.#raft.snapshotTaken(snapshot);
-    this.#bytesSinceSnapshot = 0;
-    this.metrics.snapshots.inc();
-    this.#log.info({ endOffset, epoch: snapshot.id.epoch, bytes: snapshot.data.byteLength }, 'snapshot taken');
-  }
-
-  #armTimer(): void {
-    const deadline = this.#raft.nextDeadlineMs();
-    if (deadline === this.#timerAtMs && this.#timer) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAtMs = deadline;
-    if (!Number.isFinite(deadline)) return;
-    const delayMs = Math.max(0, Math.ceil(deadline - nowMs()));
-    this.#timer = setTimeout(() => this.#onTimer(), delayMs);
-  }
-
-  /** Role, epoch and leader changes: logs, metrics, and failing appends that can no longer be acknowledged here. */
-  #observe(): void {
-    const raft = this.#raft;
-    const role = raft.role;
-    const epoch = raft.epoch;
-    const leaderId = raft.leaderId;
-    if (role !== this.#lastRole || epoch !== this.#lastEpoch || leaderId !== this.#lastLeaderId) {
-      const now = nowMs();
-      this.#log.info(
-        { from: this.#lastRole ?? null, to: role, epoch, leaderId, previousLeaderId: this.#lastLeaderId },
-        role !== this.#lastRole ? `raft role ${this.#lastRole ?? 'none'} -> ${role}` : 'raft leader or epoch changed',
-      );
-      if (leaderId < 0 && this.#leaderLostAtMs === undefined) this.#leaderLostAtMs = now;
-      if (leaderId >= 0 && this.#leaderLostAtMs !== undefined) {
-        this.metrics.electionLatency.observe((now - this.#leaderLostAtMs) / 1000);
-        this.#leaderLostAtMs = undefined;
-      }
-      if (role === 'leader' && this.#lastRole !== 'leader') this.metrics.newActiveControllers.inc();
-      if (role !== 'leader') this.#failAppends(() => this.#notLeader());
-      this.metrics.setRole(role);
-      this.#lastRole = role;
-      this.#lastEpoch = epoch;
-      this.#lastLeaderId = leaderId;
-    }
-    this.metrics.currentLeader.set(leaderId);
-    this.metrics.currentEpoch.set(epoch);
-    this.metrics.currentVote.set(raft.votedId);
-    this.metrics.highWatermark.set(raft.highWatermark);
-    this.metrics.logEndOffset.set(raft.logEndOffset);
-    this.metrics.logStartOffset.set(raft.logStartOffset);
-    this.metrics.lastAppliedRecordOffset.set(this.stateMachine.appliedOffset - 1);
-  }
-
-  // --- Appends --------------------------------------------------------------
-
-  append(records: Uint8Array[]): Promise<AppendResult> {
-    if (this.#stopping) return Promise.reject(this.#shuttingDown());
-    if (records.length === 0) return Promise.reject(new RaftkaError('INVALID_REQUEST', 'append without records'));
-    if (this.#raft.role !== 'leader') return Promise.reject(this.#notLeader());
-    return new Promise<AppendResult>((resolve, reject) => {
-      const linger = this.#linger;
-      for (const record of records) {
-        linger.records.push(record);
-        linger.bytes += record.byteLength;
-      }
-      linger.waiters.push({ count: records.length, resolve, reject });
-      if (linger.records.length >= LINGER_MAX_RECORDS || linger.bytes >= LINGER_MAX_BYTES) {
-        this.#flushLinger();
-      } else if (!this.#lingerTimer) {
-        this.#lingerTimer = setTimeout(() => this.#flushLinger(), this.#config.appendLingerMs);
-      }
-    });
-  }
-
-  /** One propose() for everything that lingered: one Ready, one fsync. */
-  #flushLinger(): void {
-    if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
-    this.#lingerTimer = undefined;
-    const batch = this.#linger;
-    if (batch.waiters.length === 0) return;
-    this.#linger = { records: [], bytes: 0, waiters: [] };
-    if (this.#stopping) {
-      for (const w of batch.waiters) w.reject(this.#shuttingDown());
-      return;
-    }
-    const result = this.#raft.propose(batch.records, nowMs());
-    if (!result.ok) {
-      const error = this.#notLeader();
-      for (const w of batch.waiters) w.reject(error);
-      return;
-    }
-    let offset = result.firstOffset;
-    for (const w of batch.waiters) {
-      const mine: AppendResult = { epoch: result.epoch, firstOffset: offset, lastOffset: offset + w.count - 1 };
-      this.#pending.push({
-        epoch: result.epoch,
-        lastOffset: mine.lastOffset,
-        result: mine,
-        resolve: w.resolve,
-        reject: w.reject,
-      });
-      offset += w.count;
-    }
-    assert(offset === result.lastOffset + 1, 'proposed offsets cover the lingered records exactly');
-    this.metrics.appendRecords.inc(batch.records.length);
-    this.#kick();
-  }
-
-  /** Resolves appends the high watermark has passed. */
-  #settlePending(): void {
-    const raft = this.#raft;
-    if (raft.role !== 'leader') return;
-    const hw = raft.highWatermark;
-    let settled = 0;
-    while (settled < this.#pending.length) {
-      const p = this.#pending[settled] as PendingAppend;
-      if (p.lastOffset >= hw) break;
-      assert(p.epoch === raft.epoch, 'a leader settles only appends of its own epoch');
-      p.resolve(p.result);
-      settled++;
-    }
-    if (settled > 0) this.#pending.splice(0, settled);
-  }
-
-  #failAppends(error: () => unknown): void {
-    if (this.#pending.length === 0 && this.#linger.waiters.length === 0) return;
-    const err = error();
-    for (const p of this.#pending.splice(0)) p.reject(err);
-    if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
-    this.#lingerTimer = undefined;
-    for (const w of this.#linger.waiters.splice(0)) w.reject(err);
-    this.#linger = { records: [], bytes: 0, waiters: [] };
-  }
-
-  #notLeader(): NotLeaderError {
-    const leaderId = this.#raft.leaderId;
-    return new NotLeaderError(leaderId, leaderId >= 0 ? this.#endpoints.get(leaderId) : undefined);
-  }
-
-  #shuttingDown(): RaftkaError {
-    return new RaftkaError('SHUTTING_DOWN', `controller ${this.nodeId} is shutting down`);
-  }
-
-  // --- Queries --------------------------------------------------------------
 
   status(): ControllerStatus {
-    const raft = this.#raft;
-    return {
-      role: raft.role,
-      epoch: raft.epoch,
-      leaderId: raft.leaderId,
-      highWatermark: raft.highWatermark,
-      logEndOffset: raft.logEndOffset,
-    };
+    return this.#driver.status();
+  }
+
+  append(records: Uint8Array[]): Promise<{ epoch: number; firstOffset: number; lastOffset: number }> {
+    return this.#driver.append(records);
   }
 
   describeQuorum(): QuorumDescription {
-    const raft = this.#raft;
-    if (raft.role === 'leader') return raft.describeQuorum(nowMs());
-    return { leaderId: raft.leaderId, epoch: raft.epoch, highWatermark: raft.highWatermark, voters: [], observers: [] };
+    return this.#driver.describeQuorum();
   }
 
   #describeForClient(): DescribeQuorumResult {
-    return { nodeId: this.nodeId, role: this.#raft.role, ...this.describeQuorum() };
+    return { nodeId: this.nodeId, role: this.#driver.raft.role, ...this.describeQuorum() };
   }
 
-  async readCommitted(fromOffset: number, maxEntries: number): Promise<ReadCommittedResult> {
-    if (this.#stopping) throw this.#shuttingDown();
-    // Applied entries are committed and, having been persisted before they
-    // were applied, on this node's disk.
-    const end = Math.min(this.stateMachine.appliedOffset, this.#raft.highWatermark);
-    const entries = await this.#storage.readEntries(fromOffset, end, maxEntries);
-    const last = entries[entries.length - 1];
-    return {
-      entries: entries.filter((e) => e.kind === 'data'),
-      nextOffset: last ? last.offset + 1 : Math.max(fromOffset, end),
-      highWatermark: end,
-      logStartOffset: this.#raft.logStartOffset,
-    };
+  readCommitted(fromOffset: number, maxEntries: number): Promise<ReadCommittedResult> {
+    return this.#driver.readCommitted(fromOffset, maxEntries);
   }
-
-  // --- Shutdown -----------------------------------------------------------------
 
   shutdown(): Promise<void> {
     this.#shutdown ??= this.#doShutdown();
@@ -600,60 +172,10 @@ class ControllerDriver implements ControllerNode {
   }
 
   async #doShutdown(): Promise<void> {
-    this.#stopping = true;
-    const wasLeader = this.#raft.role === 'leader';
-    this.#log.info({ role: this.#raft.role, epoch: this.#raft.epoch }, 'controller shutting down');
-    this.#failAppends(() => this.#shuttingDown());
-    if (wasLeader) {
-      // Graceful handover: EndQuorumEpoch names the best successors, which
-      // campaign at once instead of waiting out the fetch timeout.
-      this.#raft.resign(nowMs());
-      this.#kick();
-    }
-    while (this.#loop) await this.#loop;
-    if (wasLeader) await this.#waitForPeerCalls(RESIGN_FLUSH_MAX_MS);
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#failAppends(() => this.#notLeader());
-    await this.#closeResources();
-    this.#log.info('controller stopped');
-  }
-
-  /** Until the calls this node made (EndQuorumEpoch after resigning) are answered, or maxMs passed. */
-  async #waitForPeerCalls(maxMs: number): Promise<void> {
-    const giveUpAt = nowMs() + maxMs;
-    while (nowMs() < giveUpAt) {
-      let inFlight = 0;
-      for (const peer of this.#peers.values()) inFlight += peer.inFlight;
-      if (inFlight === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
-  async #closeResources(): Promise<void> {
-    const results = await Promise.allSettled([
-      // Open calls (parked fetches of followers) are refused with
-      // SHUTTING_DOWN, which their channels report as a disconnect.
-      this.#server?.close(),
-      this.#metricsServer?.close(),
-    ]);
-    for (const peer of this.#peers.values()) peer.close();
-    await this.#loop?.catch(() => {});
-    await this.#storage?.close();
-    for (const r of results) if (r.status === 'rejected') this.#log.warn({ err: r.reason }, 'error while closing');
-  }
-
-  #fatal(err: unknown): void {
-    this.#log.fatal({ err, errorName: isRaftkaError(err) ? err.errorName : undefined }, 'controller failed');
-    this.#stopped = true;
-    this.#stopping = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#failAppends(() => err);
-    if (this.#config.onFatalError) this.#config.onFatalError(err);
-    else
-      process.nextTick(() => {
-        throw err;
-      });
+    await this.#driver.shutdown();
+    await this.#metricsServer
+      ?.close()
+      .catch((err: unknown) => this.#config.logger.warn({ err }, 'error while closing'));
+    this.#config.logger.info('controller stopped');
   }
 }

@@ -3,9 +3,18 @@ export {
   type ControllerNode,
   type ControllerNodeConfig,
   type ControllerStatus,
-  METADATA_LOG_DIR_NAME,
   startControllerNode,
-  type VoterEndpoint,
 } from './controller-node.js';
 export { RaftMetrics } from './metrics.js';
+export {
+  driverNowMs,
+  METADATA_LOG_DIR_NAME,
+  RaftDriver,
+  type RaftDriverConfig,
+  type RaftDriverHooks,
+  type RaftDriverListener,
+  type RaftRoleChange,
+  type RaftStatus,
+  type VoterEndpoint,
+} from './raft-driver.js';
 export { KeyValueStateMachine, type StateMachine } from './state-machine.js';

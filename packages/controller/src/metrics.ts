@@ -36,8 +36,9 @@ export class RaftMetrics {
   readonly snapshots: Counter;
   readonly readyIterations: Counter;
 
-  constructor(nodeId: number) {
-    const m = new Metrics({ defaultLabels: { node_id: String(nodeId) } });
+  /** `metrics`: an existing registry to register in (a broker's); a new one labelled with the node id by default. */
+  constructor(nodeId: number, metrics?: Metrics) {
+    const m = metrics ?? new Metrics({ defaultLabels: { node_id: String(nodeId) } });
     this.metrics = m;
     this.currentState = m.gauge('raftka_raft_current_state', 'Raft role of this node: 1 for the current state', [
       'state',
