@@ -82,7 +82,9 @@ describe('architecture boundaries', () => {
         readFileSync(file, 'utf8')
           .split('\n')
           .forEach((line, i) => {
-            if (BANNED_CALLS.some((re) => re.test(line))) violations.push(`${file}:${i + 1}: ${line.trim()}`);
+            // Comments may name what the code must not call.
+            const code = line.replace(/\/\/.*$/, '').replace(/^\s*\*.*$/, '');
+            if (BANNED_CALLS.some((re) => re.test(code))) violations.push(`${file}:${i + 1}: ${line.trim()}`);
           });
       }
     }
