@@ -42,7 +42,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     default: undefined,
     roles: ['controller', 'broker'],
     description:
-      'What this process runs: `controller`, `broker`, or `broker,controller`. This release runs controllers; brokers arrive with the control plane.',
+      'What this process runs: `controller` (a voter of the metadata quorum), `broker` (a Raft observer of it), or `broker,controller` (both in one process).',
   },
   {
     name: 'cluster.id',
@@ -66,7 +66,7 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     default: null,
     roles: ['controller', 'broker'],
     description:
-      'Where this node listens, as `CONTROLLER://host:port`. A voter defaults to its own entry in controller.quorum.voters (host 0.0.0.0 is allowed here).',
+      "Where this node listens, as comma-separated `NAME://host:port`: `CONTROLLER://` for the controller (a voter defaults to its own entry in controller.quorum.voters), `PLAINTEXT://` for a broker's client port (required for the broker role; it serves the Admin service now, produce and fetch later). Host 0.0.0.0 listens everywhere and registers the host name.",
   },
   {
     name: 'metadata.log.dir',
@@ -160,6 +160,44 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
       'A node snapshots its state machine after this many bytes of records were applied since the last snapshot.',
   },
   {
+    name: 'broker.rack',
+    type: 'string',
+    default: null,
+    roles: ['broker'],
+    description:
+      'Rack (or zone) of this broker, sent with its registration; replica placement spreads a partition over racks.',
+  },
+  {
+    name: 'broker.heartbeat.interval.ms',
+    type: 'int',
+    default: 2000,
+    unit: 'ms',
+    min: 10,
+    roles: ['broker'],
+    description:
+      'How often a broker heartbeats to the active controller, reporting its metadata offset (and asking to be unfenced or to shut down).',
+  },
+  {
+    name: 'broker.session.timeout.ms',
+    type: 'int',
+    default: 9000,
+    unit: 'ms',
+    min: 20,
+    roles: ['controller', 'broker'],
+    description:
+      'The active controller fences a broker it has not heard from for this long (at once when its heartbeat stream breaks). A broker gives up a heartbeat unanswered for half of it and sends another. Must exceed broker.heartbeat.interval.ms.',
+  },
+  {
+    name: 'initial.broker.registration.timeout.ms',
+    type: 'int',
+    default: 60000,
+    unit: 'ms',
+    min: 10,
+    roles: ['broker'],
+    description:
+      'A starting broker retries its registration with the active controller for this long, then exits with an error.',
+  },
+  {
     name: 'metrics.port',
     type: 'int',
     default: null,
@@ -210,6 +248,12 @@ export interface NodeConfig {
   metricsPort: number | null;
   metricsHost: string;
   logLevel: string;
+  /** The broker's client listener (`PLAINTEXT://`), for the broker role; null otherwise. */
+  brokerListener: { host: string; port: number } | null;
+  brokerRack: string | null;
+  brokerHeartbeatIntervalMs: number;
+  brokerSessionTimeoutMs: number;
+  initialBrokerRegistrationTimeoutMs: number;
   /** Every key with its effective value, for logging at start. */
   effective: Record<string, string>;
 }
@@ -280,10 +324,18 @@ export function resolveConfig(raw: Map<string, string>): NodeConfig {
   const get = <T>(name: string) => values.get(name) as T;
   const voters = get<Voter[]>('controller.quorum.voters');
   const nodeId = get<number>('node.id');
-  const listen = listenEndpoint(get<string | null>('listeners'), voters, nodeId);
+  const roles = get<Array<'controller' | 'broker'>>('process.roles');
+  const listeners = get<string | null>('listeners');
+  const parsedListeners = listeners === null ? [] : parseListeners(listeners);
+  const brokerListener = roles.includes('broker')
+    ? (parsedListeners.find((l) => l.name === 'PLAINTEXT') ?? null)
+    : null;
+  const listen = roles.includes('controller')
+    ? controllerEndpoint(parsedListeners, voters, nodeId, roles.includes('broker'))
+    : (brokerListener as { host: string; port: number });
   return {
     nodeId,
-    roles: get('process.roles'),
+    roles,
     clusterId: get('cluster.id'),
     voters,
     listenHost: listen.host,
@@ -301,6 +353,11 @@ export function resolveConfig(raw: Map<string, string>): NodeConfig {
     metricsPort: get('metrics.port'),
     metricsHost: get('metrics.host'),
     logLevel: get('log.level'),
+    brokerListener: brokerListener && { host: brokerListener.host, port: brokerListener.port },
+    brokerRack: get('broker.rack'),
+    brokerHeartbeatIntervalMs: get('broker.heartbeat.interval.ms'),
+    brokerSessionTimeoutMs: get('broker.session.timeout.ms'),
+    initialBrokerRegistrationTimeoutMs: get('initial.broker.registration.timeout.ms'),
     effective: Object.fromEntries(
       CONFIG_SCHEMA.map((k) => [k.name, raw.get(k.name) ?? (k.default === null ? '' : String(k.default))]),
     ),
@@ -370,30 +427,92 @@ function checkRelations(values: Map<string, unknown>, problems: string[]): void 
     );
   }
   const listeners = values.get('listeners') as string | null;
+  let parsed: NamedListener[] = [];
   if (listeners !== null) {
     try {
-      parseListener(listeners);
+      parsed = parseListeners(listeners);
     } catch (e) {
       problems.push(`listeners=${listeners}: ${(e as Error).message}`);
+      return;
     }
-  } else if (!isVoter) {
+  }
+  const isBroker = roles.includes('broker');
+  const isController = roles.includes('controller');
+  if (isBroker && !parsed.some((l) => l.name === 'PLAINTEXT')) {
+    problems.push(
+      `node.id=${nodeId} runs a broker, so listeners must include PLAINTEXT://host:port (its client port)${isController ? ', next to CONTROLLER://host:port' : ''}`,
+    );
+  }
+  if (isController && !isVoter && parsed.length === 0) {
     problems.push('listeners is required for a node that is not a voter');
+  }
+  if (isBroker && isController) {
+    const controller = controllerEndpointOrNull(parsed, voters, nodeId, true);
+    const broker = parsed.find((l) => l.name === 'PLAINTEXT');
+    if (controller && broker && controller.port === broker.port && controller.port !== 0) {
+      problems.push(`the CONTROLLER and PLAINTEXT listeners of node.id=${nodeId} share port ${broker.port}`);
+    }
+  }
+  if (isBroker) {
+    const heartbeat = values.get('broker.heartbeat.interval.ms') as number;
+    const session = values.get('broker.session.timeout.ms') as number;
+    if (session <= heartbeat) {
+      problems.push(
+        `broker.session.timeout.ms=${session} must exceed broker.heartbeat.interval.ms=${heartbeat}, or a healthy broker would be fenced between heartbeats`,
+      );
+    }
   }
 }
 
-function parseListener(text: string): { host: string; port: number } {
-  const m = /^(?:CONTROLLER|PLAINTEXT):\/\/(\[[^\]]+\]|[^:]*):(\d+)$/.exec(text);
-  if (!m) throw new Error('expected CONTROLLER://host:port');
-  const port = Number(m[2]);
-  if (port > 65535) throw new Error(`port ${port} is outside 0-65535`);
-  return { host: (m[1] as string).replace(/^\[|\]$/g, '') || '0.0.0.0', port };
+interface NamedListener {
+  name: 'CONTROLLER' | 'PLAINTEXT';
+  host: string;
+  port: number;
 }
 
-function listenEndpoint(listeners: string | null, voters: Voter[], nodeId: number): { host: string; port: number } {
-  if (listeners !== null) return parseListener(listeners);
+/** `CONTROLLER://host:port,PLAINTEXT://host:port`, each name at most once. */
+export function parseListeners(text: string): NamedListener[] {
+  const out: NamedListener[] = [];
+  for (const entry of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^(CONTROLLER|PLAINTEXT):\/\/(\[[^\]]+\]|[^:]*):(\d+)$/.exec(entry);
+    if (!m) throw new Error(`"${entry}" is not CONTROLLER://host:port or PLAINTEXT://host:port`);
+    const port = Number(m[3]);
+    if (port > 65535) throw new Error(`port ${port} is outside 0-65535`);
+    const name = m[1] as NamedListener['name'];
+    if (out.some((l) => l.name === name)) throw new Error(`${name} is given twice`);
+    out.push({ name, host: (m[2] as string).replace(/^\[|\]$/g, '') || '0.0.0.0', port });
+  }
+  if (out.length === 0) throw new Error('no listener given');
+  return out;
+}
+
+function controllerEndpointOrNull(
+  listeners: NamedListener[],
+  voters: Voter[],
+  nodeId: number,
+  isBroker: boolean,
+): { host: string; port: number } | null {
+  const named = listeners.find((l) => l.name === 'CONTROLLER');
+  if (named) return { host: named.host, port: named.port };
+  // A controller-only node may name its one listener PLAINTEXT, as before brokers existed.
+  const only = listeners.length === 1 && !isBroker ? listeners[0] : undefined;
+  if (only) return { host: only.host, port: only.port };
   const self = voters.find((v) => v.nodeId === nodeId);
-  if (!self) throw new RaftkaError('INVALID_CONFIG', `node ${nodeId} has no listener`);
-  return { host: self.host, port: self.port };
+  return self ? { host: self.host, port: self.port } : null;
+}
+
+function controllerEndpoint(
+  listeners: NamedListener[],
+  voters: Voter[],
+  nodeId: number,
+  isBroker: boolean,
+): { host: string; port: number } {
+  const endpoint = controllerEndpointOrNull(listeners, voters, nodeId, isBroker);
+  if (!endpoint) throw new RaftkaError('INVALID_CONFIG', `node ${nodeId} has no controller listener`);
+  return endpoint;
 }
 
 /** Merges a properties file (if any) with `key=value` overrides; overrides win. */
