@@ -44,9 +44,10 @@ export function serverOptions(tuning: ChannelTuning): ChannelOptions {
   return {
     'grpc.max_send_message_length': tuning.maxMessageBytes,
     'grpc.max_receive_message_length': tuning.maxMessageBytes,
-    // Peers ping every KEEPALIVE_TIME_MS even when idle; allow it.
+    // The server pings too, so a parked Fetch of a peer that died without
+    // closing its socket is noticed and freed. (grpc-js servers do not police
+    // client ping rates, so the clients' idle pings need no permission here.)
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE_TIME_MS / 2,
     'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
   };
