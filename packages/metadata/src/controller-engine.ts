@@ -162,7 +162,9 @@ export class ControllerEngine {
 
   #nextFenceCheckMs = NO_DEADLINE;
   #nextNoOpMs = NO_DEADLINE;
-  #nextRebalanceMs = NO_DEADLINE;
+  /** Last preferred-leader pass (or activation); the interval is a dynamic cluster config, read when needed. */
+  #lastRebalanceMs = NO_DEADLINE;
+  #rebalanceAgain = false;
   #nextUncleanMs = NO_DEADLINE;
 
   constructor(options: ControllerEngineOptions) {
@@ -306,7 +308,7 @@ export class ControllerEngine {
   /** When `tick` must run next at the latest; Infinity on a standby. */
   nextDeadlineMs(): number {
     if (!this.isActive) return NO_DEADLINE;
-    return Math.min(this.#nextFenceCheckMs, this.#nextNoOpMs, this.#nextRebalanceMs, this.#nextUncleanMs);
+    return Math.min(this.#nextFenceCheckMs, this.#nextNoOpMs, this.#nextRebalanceMs(), this.#nextUncleanMs);
   }
 
   /** Periodic duties of the active controller; safety work (fencing) first. */
@@ -325,11 +327,12 @@ export class ControllerEngine {
         this.#nextUncleanMs = nowMs + this.#uncleanIntervalMs;
         this.#internal(nowMs, (c) => c.maybeElectUncleanLeaders());
       }
-      if (this.isActive && nowMs >= this.#nextRebalanceMs) {
+      if (this.isActive && nowMs >= this.#nextRebalanceMs()) {
         this.#internal(nowMs, (c) => {
           const result = c.maybeBalancePartitionLeaders();
           // A pass stopped by its election cap continues at once; each pass moves leaders, so this ends.
-          this.#nextRebalanceMs = result.response.moreRemaining ? nowMs : nowMs + this.#rebalanceIntervalMs();
+          this.#lastRebalanceMs = nowMs;
+          this.#rebalanceAgain = result.response.moreRemaining;
           return result;
         });
       }
@@ -556,7 +559,8 @@ export class ControllerEngine {
     // Every broker was seeded with contact = now, so none can expire before a full session.
     this.#nextFenceCheckMs = nowMs + this.controller.brokerSessionTimeoutMs + 1;
     this.#nextNoOpMs = this.#noOpDeadline(nowMs);
-    this.#nextRebalanceMs = nowMs + this.#rebalanceIntervalMs();
+    this.#lastRebalanceMs = nowMs;
+    this.#rebalanceAgain = false;
     this.#nextUncleanMs = nowMs + this.#uncleanIntervalMs;
   }
 
@@ -571,7 +575,8 @@ export class ControllerEngine {
     for (const p of failed) this.#completions.push(() => p.fail(error));
     this.#nextFenceCheckMs = NO_DEADLINE;
     this.#nextNoOpMs = NO_DEADLINE;
-    this.#nextRebalanceMs = NO_DEADLINE;
+    this.#lastRebalanceMs = NO_DEADLINE;
+    this.#rebalanceAgain = false;
     this.#nextUncleanMs = NO_DEADLINE;
   }
 
@@ -587,6 +592,12 @@ export class ControllerEngine {
 
   #noOpDeadline(nowMs: number): number {
     return this.#maxIdleIntervalMs === 0 ? NO_DEADLINE : nowMs + this.#maxIdleIntervalMs;
+  }
+
+  /** `leader.imbalance.check.interval.seconds` after the last pass, so a config change takes effect at once. */
+  #nextRebalanceMs(): number {
+    if (!this.isActive) return NO_DEADLINE;
+    return this.#rebalanceAgain ? this.#lastRebalanceMs : this.#lastRebalanceMs + this.#rebalanceIntervalMs();
   }
 
   #rebalanceIntervalMs(): number {

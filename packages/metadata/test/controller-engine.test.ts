@@ -324,6 +324,58 @@ describe('periodic duties', () => {
   });
 });
 
+describe('preferred leader rebalancing', () => {
+  test('runs on the dynamic leader.imbalance.check.interval.seconds and moves leadership back', () => {
+    const { log, engine } = setup({ maxIdleIntervalMs: 0 });
+    activate(log, engine, 1, 0);
+    const e1 = register(log, engine, 1, 0);
+    const e2 = register(log, engine, 2, 0);
+    heartbeat(engine, 2, e2, 100, 0);
+    log.commitAll(engine, 0);
+    // Broker 1 (preferred) is fenced when the topic is created, so broker 2 leads.
+    engine.createTopics([{ name: 't', assignments: [[1, 2]] }], 0, () => {});
+    log.commitAll(engine, 0);
+    heartbeat(engine, 1, e1, 100, 0);
+    log.commitAll(engine, 0);
+    const topicId = engine.committedImage.topicByName('t')!.topicId;
+    const p = engine.committedImage.partition(topicId, 0)!;
+    expect(p.leader).toBe(2);
+    engine.alterPartition(
+      {
+        brokerId: 2,
+        brokerEpoch: e2,
+        topicId,
+        partition: 0,
+        leaderEpoch: p.leaderEpoch,
+        partitionEpoch: p.partitionEpoch,
+        newIsr: [2, 1],
+      },
+      0,
+      () => {},
+    );
+    log.commitAll(engine, 0);
+    expect(engine.nextDeadlineMs()).toBe(9001); // the session check; the rebalance is 300 s away
+    engine.incrementalAlterConfigs(
+      [
+        {
+          resourceType: 'cluster',
+          resourceName: '',
+          ops: [{ name: 'leader.imbalance.check.interval.seconds', op: 'set', value: '5' }],
+        },
+      ],
+      false,
+      10,
+      () => {},
+    );
+    log.commitAll(engine, 10);
+    expect(engine.nextDeadlineMs()).toBe(5000);
+    engine.tick(5000);
+    log.commitAll(engine, 5000);
+    expect(engine.committedImage.partition(topicId, 0)!.leader).toBe(1);
+    expect(engine.nextDeadlineMs()).toBe(9001);
+  });
+});
+
 describe('snapshots', () => {
   test('a snapshot of the committed image loads on a standby that then replays what follows', () => {
     const { log, engine } = setup();
