@@ -32,6 +32,15 @@ describe('controller quorum of three', () => {
       expect(kv(node).get('k59')).toBe('v59');
       expect(kv(node).size).toBe(60);
     }
+    // A follower refuses appends and names the leader's endpoint.
+    const aFollower = [...cluster.nodes.values()].find((n) => n.nodeId !== leader.nodeId)!;
+    await expect(aFollower.append([record('x=1')])).rejects.toMatchObject({
+      errorName: 'NOT_LEADER_OR_FOLLOWER',
+      leaderId: leader.nodeId,
+      leaderEndpoint: `127.0.0.1:${leader.port}`,
+    });
+    expect(aFollower.describeQuorum()).toMatchObject({ leaderId: leader.nodeId, voters: [] });
+
     // The direct API too: the leader's own append resolves once committed.
     const direct = await leader.append([record('direct=1'), record('direct2=2')]);
     expect(direct.lastOffset).toBe(direct.firstOffset + 1);
