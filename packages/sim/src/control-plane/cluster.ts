@@ -13,7 +13,7 @@ import { DEFAULT_RAFT_CONFIG, type NodeId, type RaftConfig } from '@raftka/raft'
 import { describeRaftMessage } from '../cluster.js';
 import { type NetworkFaults, RELIABLE_NETWORK } from '../network.js';
 import { type SimMessage, World } from '../world.js';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, type AdminOp } from './admin-client.js';
 import { BrokerProcess } from './broker-process.js';
 import { ControllerProcess } from './controller-process.js';
 import { type ControlPlaneInvariant, ControlPlaneInvariants } from './invariants.js';
@@ -32,7 +32,11 @@ export interface ControlPlaneOptions {
   heartbeatIntervalMs: number;
   isrShrinkProbability: number;
   eventsMax: number;
+  /** Cluster configs the admin client sets first. */
+  clusterConfigs: Readonly<Record<string, string>>;
   topics: readonly CreatableTopic[];
+  /** unclean.leader.election.interval.ms */
+  uncleanLeaderElectionIntervalMs: number;
   /** Substitute QuorumController (mutants in the checker tests). */
   createController?: (options: QuorumControllerOptions) => QuorumController;
 }
@@ -50,6 +54,9 @@ export const DEFAULT_CONTROL_PLANE_OPTIONS: Omit<ControlPlaneOptions, 'seed'> = 
   heartbeatIntervalMs: 2000,
   isrShrinkProbability: 0.02,
   eventsMax: 1_000_000,
+  // Preferred-leader rebalancing every 5 s instead of 300 s, so it runs during the faults.
+  clusterConfigs: { 'leader.imbalance.check.interval.seconds': '5' },
+  uncleanLeaderElectionIntervalMs: 5000,
   topics: [
     { name: 'orders', numPartitions: 6, replicationFactor: 3 },
     { name: 'payments', numPartitions: 4, replicationFactor: 2 },
@@ -105,6 +112,7 @@ export class ControlPlaneCluster {
           world: this.world,
           snapshotEveryEntries: options.snapshotEveryEntries,
           brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,
+          uncleanLeaderElectionIntervalMs: options.uncleanLeaderElectionIntervalMs,
           ...(options.createController !== undefined && { createController: options.createController }),
         },
         0,
@@ -133,7 +141,23 @@ export class ControlPlaneCluster {
       this.brokers.push(broker);
       this.world.addNode(broker);
     }
-    this.client = new AdminClient(CLIENT_ID, this.world, this.voterIds, options.topics, 0);
+    const configOps = Object.entries(options.clusterConfigs).map(([name, value]) => ({
+      name,
+      op: 'set' as const,
+      value,
+    }));
+    const ops: AdminOp[] = [
+      ...(configOps.length > 0
+        ? [
+            {
+              kind: 'alter-configs' as const,
+              resources: [{ resourceType: 'cluster' as const, resourceName: '', ops: configOps }],
+            },
+          ]
+        : []),
+      ...options.topics.map((topic) => ({ kind: 'create-topic' as const, topic })),
+    ];
+    this.client = new AdminClient(CLIENT_ID, this.world, this.voterIds, ops, 0);
     this.client.leaderHint = () => this.activeController()?.nodeId ?? -1;
     this.world.addNode(this.client);
     this.world.addCheck(() => this.invariants.check(this.processes));
@@ -234,7 +258,7 @@ export class ControlPlaneCluster {
     const active = this.activeController();
     if (active === undefined) return 'no active controller';
     const image = active.committedImage;
-    if (!this.client.done) return 'topics not all created';
+    if (!this.client.done) return 'admin operations not all done';
     for (const p of this.processes) {
       if (!p.up || p.paused) return `node ${p.nodeId} is not running`;
     }
@@ -250,6 +274,9 @@ export class ControlPlaneCluster {
     for (const topic of image.topicsById.values()) {
       const offline = topic.partitions.findIndex((p) => p.leader === -1);
       if (offline >= 0) return `${topic.name}-${offline} has no leader`;
+      // Preferred-leader rebalancing has had its chance (it runs every few seconds here).
+      const imbalanced = topic.partitions.findIndex((p) => p.leader !== p.replicas[0]);
+      if (imbalanced >= 0) return `${topic.name}-${imbalanced} is not led by its preferred replica`;
     }
     for (const p of this.processes) {
       const other = p.committedMetadataImage();

@@ -22,6 +22,8 @@ import { RaftProcess, type RaftProcessOptions } from './raft-process.js';
 
 export interface ControllerProcessOptions extends RaftProcessOptions {
   brokerSessionTimeoutMs: number;
+  /** unclean.leader.election.interval.ms (the simulation shortens Kafka's 5 min). */
+  uncleanLeaderElectionIntervalMs?: number;
   /** Substitute QuorumController (the checker tests' mutants). */
   createController?: (options: QuorumControllerOptions) => QuorumController;
 }
@@ -95,6 +97,9 @@ export class ControllerProcess extends RaftProcess {
       log,
       random: this.random.fork(),
       brokerSessionTimeoutMs: options.brokerSessionTimeoutMs,
+      ...(options.uncleanLeaderElectionIntervalMs !== undefined && {
+        uncleanLeaderElectionIntervalMs: options.uncleanLeaderElectionIntervalMs,
+      }),
       ...(options.createController !== undefined && { createController: options.createController }),
     });
   }
@@ -162,6 +167,11 @@ export class ControllerProcess extends RaftProcess {
         break;
       case 'CreateTopicsRequest':
         engine.createTopics(message.topics, nowMs, (outcome) => reply('CreateTopicsResponse', outcome));
+        break;
+      case 'IncrementalAlterConfigsRequest':
+        engine.incrementalAlterConfigs(message.resources, false, nowMs, (outcome) =>
+          reply('IncrementalAlterConfigsResponse', outcome),
+        );
         break;
     }
   }

@@ -6,6 +6,8 @@
 // carries the request's correlation id, as on Kafka's wire.
 
 import type {
+  AlterConfigsResource,
+  AlterConfigsResult,
   AlterPartitionRequest,
   AlterPartitionResponse,
   BrokerHeartbeatRequest,
@@ -28,13 +30,15 @@ export type ControlPlaneRequest =
   | (Envelope & { type: 'BrokerRegistrationRequest'; request: BrokerRegistrationRequest })
   | (Envelope & { type: 'BrokerHeartbeatRequest'; request: BrokerHeartbeatRequest })
   | (Envelope & { type: 'AlterPartitionRequest'; request: AlterPartitionRequest })
-  | (Envelope & { type: 'CreateTopicsRequest'; topics: CreatableTopic[] });
+  | (Envelope & { type: 'CreateTopicsRequest'; topics: CreatableTopic[] })
+  | (Envelope & { type: 'IncrementalAlterConfigsRequest'; resources: AlterConfigsResource[] });
 
 export type ControlPlaneResponse =
   | (Envelope & { type: 'BrokerRegistrationResponse'; outcome: EngineOutcome<EngineRegistrationResponse> })
   | (Envelope & { type: 'BrokerHeartbeatResponse'; outcome: EngineOutcome<BrokerHeartbeatResponse> })
   | (Envelope & { type: 'AlterPartitionResponse'; outcome: EngineOutcome<AlterPartitionResponse> })
-  | (Envelope & { type: 'CreateTopicsResponse'; outcome: EngineOutcome<CreateTopicResult[]> });
+  | (Envelope & { type: 'CreateTopicsResponse'; outcome: EngineOutcome<CreateTopicResult[]> })
+  | (Envelope & { type: 'IncrementalAlterConfigsResponse'; outcome: EngineOutcome<AlterConfigsResult[]> });
 
 export type ControlPlaneMessage = ControlPlaneRequest | ControlPlaneResponse;
 
@@ -71,6 +75,8 @@ export function describeControlPlaneMessage(message: ControlPlaneMessage): strin
     }
     case 'CreateTopicsRequest':
       return `${id} ${message.topics.map((t) => t.name).join(',')}`;
+    case 'IncrementalAlterConfigsRequest':
+      return `${id} ${message.resources.map((r) => `${r.resourceType}:${r.resourceName}`).join(',')}`;
     default: {
       const o = message.outcome;
       return o.ok ? `${id} ok ${JSON.stringify(o.response)}` : `${id} ${o.error.errorName}`;
