@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { runSimulation, SCENARIOS } from '../src/index.js';
 import { failureReport } from './report.js';
 
-const SEEDS = 4;
+const SEEDS = 10;
 
 describe('named scenarios against the real Raft core', () => {
   for (const scenario of SCENARIOS) {
