@@ -185,6 +185,33 @@ describe('PeerChannel and TransportServer', () => {
     }
   });
 
+  it('keeps long-poll fetches open until answered, matching responses by fetch offset', async () => {
+    let server: TransportServer | undefined;
+    server = await startServer({ nodeId: 1 });
+    const received: RaftMessage[] = [];
+    const channel = channelTo(server.port, received);
+    const fetchAt = (fetchOffset: number): RaftRequest =>
+      ({ ...(EXCHANGES[3]![0] as object), fetchOffset }) as RaftRequest;
+    channel.send(fetchAt(10));
+    channel.send(fetchAt(20));
+    await waitFor(() => (server?.pendingCalls === 2 ? true : undefined), 'two parked fetches');
+    const answer = (fetchOffset: number): RaftResponse =>
+      ({
+        ...(EXCHANGES[3]![1](fetchAt(fetchOffset)) as object),
+        fetchOffset,
+        entries: [],
+      }) as RaftResponse;
+    // The later fetch is answered first; it must complete the call that asked for offset 20.
+    expect(server.respond(answer(20))).toBe(true);
+    await waitFor(() => (received.length === 1 ? true : undefined), 'first answer');
+    expect(received[0]).toMatchObject({ type: 'FetchResponse', fetchOffset: 20 });
+    expect(server.respond(answer(10))).toBe(true);
+    await waitFor(() => (received.length === 2 ? true : undefined), 'second answer');
+    expect(received[1]).toMatchObject({ type: 'FetchResponse', fetchOffset: 10 });
+    // Nobody waits any more: a further response is dropped.
+    expect(server.respond(answer(30))).toBe(false);
+  });
+
   it('bounds the calls in flight per peer', async () => {
     const server = await startServer({ nodeId: 1 }); // never answers
     const channel = channelTo(server.port, [], { maxInFlight: 2 });
@@ -321,6 +348,40 @@ describe('QuorumClient', () => {
       errorName: 'NOT_LEADER_OR_FOLLOWER',
       leaderId: -1,
     });
+
+    // No leader known at the first endpoint (an election is on): the client tries the next one.
+    const rotating = new QuorumClient({
+      clusterId: 'test-cluster',
+      bootstrapEndpoints: [`127.0.0.1:${follower.port}`, `127.0.0.1:${leader.port}`],
+      retryBackoffMs: 1,
+    });
+    cleanups.push(() => rotating.close());
+    const leaderless = await TransportServer.start({
+      nodeId: 3,
+      clusterId: 'test-cluster',
+      host: '127.0.0.1',
+      port: 0,
+      maxMessageBytes: MAX_BYTES,
+      quorum: {
+        append: async () => {
+          throw new NotLeaderError(-1, undefined);
+        },
+        describeQuorum: () => {
+          throw new NotLeaderError(-1, undefined);
+        },
+        readCommitted: async () => ({ entries: [], nextOffset: 0, highWatermark: 0, logStartOffset: 0 }),
+      },
+    });
+    cleanups.push(() => leaderless.close(10));
+    const viaLeaderless = new QuorumClient({
+      clusterId: 'test-cluster',
+      bootstrapEndpoints: [`127.0.0.1:${leaderless.port}`, `127.0.0.1:${leader.port}`],
+      retryBackoffMs: 1,
+    });
+    cleanups.push(() => viaLeaderless.close());
+    expect((await viaLeaderless.append([new Uint8Array([5])])).epoch).toBe(3);
+    expect(viaLeaderless.leaderEndpoint).toBe(`127.0.0.1:${leader.port}`);
+    expect((await rotating.append([new Uint8Array([6])])).epoch).toBe(3);
 
     const stranger = new QuorumClient({ clusterId: 'nope', bootstrapEndpoints: [`127.0.0.1:${leader.port}`] });
     cleanups.push(() => stranger.close());
