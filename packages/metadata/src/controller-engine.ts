@@ -135,6 +135,8 @@ interface PendingWrite {
   readonly fail: (error: ApiError) => void;
   /** Set when the records elected leaders: commit latency feeds LeaderElectionRateAndTimeMs. */
   readonly electionStartMs: number | null;
+  /** Answers with the same key go out in the order the requests came (one broker's heartbeat stream). */
+  readonly orderKey: string | null;
 }
 
 const NO_DEADLINE = Number.POSITIVE_INFINITY;
@@ -156,6 +158,8 @@ export class ControllerEngine {
   /** Waiting for commit, in offset order; answered from the front. */
   #pending: PendingWrite[] = [];
   #pendingAdmin = 0;
+  /** Pending writes per order key. */
+  readonly #pendingByKey = new Map<string, number>();
   /** Callbacks decided during the current call, run when it finishes. */
   #completions: (() => void)[] = [];
   #busy = false;
@@ -390,7 +394,10 @@ export class ControllerEngine {
         nowMs,
         done,
         (r) => r,
-        settled,
+        {
+          settled,
+          orderKey: `heartbeat:${request.brokerId}`,
+        },
       );
       this.#armFenceCheck(nowMs);
     });
@@ -571,6 +578,7 @@ export class ControllerEngine {
     const failed = this.#pending;
     this.#pending = [];
     this.#pendingAdmin = 0;
+    this.#pendingByKey.clear();
     const error = this.#notController();
     for (const p of failed) this.#completions.push(() => p.fail(error));
     this.#nextFenceCheckMs = NO_DEADLINE;
@@ -619,7 +627,9 @@ export class ControllerEngine {
    * Runs a handler on the active controller and proposes its records. `shape`
    * turns the handler's response into the answer once the first offset is
    * known. `settled`: a record-less answer that read no uncommitted state may
-   * be given at once.
+   * be given at once. `orderKey`: answers with the same key keep the order of
+   * their requests, so an answer (or error) that could go out at once waits
+   * behind an earlier one of the same key.
    */
   #write<R, T>(
     writeClass: WriteClass,
@@ -627,10 +637,25 @@ export class ControllerEngine {
     nowMs: number,
     done: Completion<T>,
     shape: (response: R, firstOffset: number) => T,
-    settled = false,
+    options: { settled?: boolean; orderKey?: string } = {},
   ): void {
     this.#checkLeadership();
-    const fail = (error: ApiError) => this.#completions.push(() => done({ ok: false, error }));
+    const orderKey = options.orderKey ?? null;
+    const behind = orderKey !== null && (this.#pendingByKey.get(orderKey) ?? 0) > 0;
+    const uncommittedEnd = () => Math.max(this.#proposedEndOffset, this.#appliedOffset);
+    const answerLater = (outcome: EngineOutcome<T>) =>
+      this.#enqueue({
+        waitOffset: uncommittedEnd(),
+        writeClass,
+        complete: () => done(outcome),
+        fail: (error) => done({ ok: false, error }),
+        electionStartMs: null,
+        orderKey,
+      });
+    const fail = (error: ApiError) => {
+      if (behind && this.isActive) answerLater({ ok: false, error });
+      else this.#completions.push(() => done({ ok: false, error }));
+    };
     if (!this.isActive) {
       fail(this.#notController());
       return;
@@ -656,18 +681,11 @@ export class ControllerEngine {
     const elected = this.controller.counters.leaderElections > electionsBefore;
     if (result.records.length === 0) {
       const response = shape(result.response, -1);
-      const uncommittedEnd = Math.max(this.#proposedEndOffset, this.#appliedOffset);
-      if (settled || uncommittedEnd <= this.#appliedOffset) {
+      if (!behind && (options.settled === true || uncommittedEnd() <= this.#appliedOffset)) {
         this.#completions.push(() => done({ ok: true, response }));
         return;
       }
-      this.#enqueue({
-        waitOffset: uncommittedEnd,
-        writeClass,
-        complete: () => done({ ok: true, response }),
-        fail: (error) => done({ ok: false, error }),
-        electionStartMs: null,
-      });
+      answerLater({ ok: true, response });
       return;
     }
     let answer: T | undefined;
@@ -678,7 +696,7 @@ export class ControllerEngine {
       (firstOffset) => {
         answer = shape(result.response, firstOffset);
       },
-      { done: done as Completion<unknown>, answer: () => answer, electionStartMs: elected ? nowMs : null },
+      { done: done as Completion<unknown>, answer: () => answer, electionStartMs: elected ? nowMs : null, orderKey },
     );
   }
 
@@ -688,7 +706,12 @@ export class ControllerEngine {
     result: ControllerResult<R>,
     nowMs: number,
     onOffsets: (firstOffset: number) => void,
-    waiter: { done: Completion<unknown>; answer: () => unknown; electionStartMs: number | null } | null,
+    waiter: {
+      done: Completion<unknown>;
+      answer: () => unknown;
+      electionStartMs: number | null;
+      orderKey: string | null;
+    } | null,
   ): void {
     if (result.records.length === 0) return;
     const append = this.#log.propose(result.records.map(encodeRecord), nowMs);
@@ -721,6 +744,7 @@ export class ControllerEngine {
       complete: () => waiter.done({ ok: true, response: waiter.answer() }),
       fail: (error) => waiter.done({ ok: false, error }),
       electionStartMs: waiter.electionStartMs,
+      orderKey: waiter.orderKey,
     });
   }
 
@@ -733,6 +757,7 @@ export class ControllerEngine {
       done: () => {},
       answer: () => null,
       electionStartMs: elected ? nowMs : null,
+      orderKey: null,
     });
   }
 
@@ -741,13 +766,23 @@ export class ControllerEngine {
     assert(last === undefined || last.waitOffset <= write.waitOffset, 'pending writes stay in offset order');
     this.#pending.push(write);
     if (write.writeClass === 'admin') this.#pendingAdmin++;
+    if (write.orderKey !== null)
+      this.#pendingByKey.set(write.orderKey, (this.#pendingByKey.get(write.orderKey) ?? 0) + 1);
+  }
+
+  #forget(write: PendingWrite): void {
+    if (write.writeClass === 'admin') this.#pendingAdmin--;
+    if (write.orderKey === null) return;
+    const left = (this.#pendingByKey.get(write.orderKey) ?? 0) - 1;
+    if (left > 0) this.#pendingByKey.set(write.orderKey, left);
+    else this.#pendingByKey.delete(write.orderKey);
   }
 
   #answerCommitted(nowMs: number): void {
     let answered = 0;
     while (answered < this.#pending.length && this.#pending[answered]!.waitOffset <= this.#appliedOffset) {
       const write = this.#pending[answered]!;
-      if (write.writeClass === 'admin') this.#pendingAdmin--;
+      this.#forget(write);
       if (write.electionStartMs !== null) {
         this.controller.counters.recordLeaderElectionLatency(nowMs - write.electionStartMs);
       }

@@ -252,6 +252,39 @@ describe('heartbeat priority', () => {
     expect(second[0]).toEqual({ ok: true, response: { isCaughtUp: true, isFenced: false, shouldShutDown: false } });
   });
 
+  test("one broker's heartbeats are answered in the order they came, as on the heartbeat stream", () => {
+    const { log, engine } = setup({ maxIdleIntervalMs: 0 });
+    activate(log, engine);
+    const e1 = register(log, engine, 1, 0);
+    heartbeat(engine, 1, e1, 100, 0);
+    log.commitAll(engine, 0);
+    const order: string[] = [];
+    const send = (name: string, wantFence: boolean) =>
+      engine.brokerHeartbeat(
+        { brokerId: 1, brokerEpoch: e1, currentMetadataOffset: 100, wantFence, wantShutDown: false },
+        1,
+        (o) => order.push(`${name}:${o.ok ? (o.response.isFenced ? 'fenced' : 'unfenced') : o.error.errorName}`),
+      );
+    send('a', true); // writes the fence record at offset X
+    const fenceEnd = log.entries.length;
+    engine.updateFeatures([{ name: 'f', featureLevel: 1 }], 1, () => {}); // more uncommitted work at X+1
+    send('b', true); // read the uncommitted fence: waits for X+1
+    log.commitTo(engine, fenceEnd, 2); // the fence commits, the feature not yet
+    expect(order).toEqual(['a:fenced']);
+    send('c', true); // settled now, but b is still waiting: c goes after it
+    engine.brokerHeartbeat(
+      { brokerId: 1, brokerEpoch: e1 + 1000, currentMetadataOffset: 100, wantFence: false, wantShutDown: false },
+      3,
+      (o) => order.push(`d:${o.ok ? 'ok' : o.error.errorName}`),
+    );
+    expect(order).toEqual(['a:fenced']);
+    log.commitAll(engine, 4);
+    expect(order).toEqual(['a:fenced', 'b:fenced', 'c:fenced', 'd:STALE_BROKER_EPOCH']);
+    // Nothing pending: the next one is answered at once again.
+    send('e', true);
+    expect(order[order.length - 1]).toBe('e:fenced');
+  });
+
   test('a closed connection fences at once, with the leader moves in the same batch', () => {
     const { log, engine } = setup();
     activate(log, engine);
