@@ -3,6 +3,10 @@
 // broker's local replica changes, and the broker lifecycle (register,
 // heartbeat, fence/unfence, controlled shutdown) against the active
 // controller. Partitions, replica fetchers and produce/fetch come next.
+
+export { AdminProxy, type AdminProxyOptions } from './admin-proxy.js';
+export { type BrokerNode, type BrokerNodeConfig, type BrokerStatus, startBrokerNode } from './broker-node.js';
+export { ControllerChannel, type ControllerChannelOptions } from './controller-channel.js';
 export {
   BROKER_STATE_VALUE,
   BrokerLifecycle,

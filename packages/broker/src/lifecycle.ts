@@ -111,6 +111,8 @@ export class BrokerLifecycle {
   /** The controller's view from the last heartbeat answer. */
   #fenced = true;
   #metadataOffset = -1;
+  /** The metadata offset the last heartbeat carried. */
+  #reportedOffset = -1;
   #readyToUnfence: boolean;
   #inflight: { id: number; sentMs: number } | undefined;
   #nextId = 1;
@@ -121,6 +123,7 @@ export class BrokerLifecycle {
   #changes: StateChange[] = [];
   readonly #retryBackoffMs: number;
   readonly #shutdownPollMs: number;
+  #listeners: readonly Listener[];
 
   constructor(options: BrokerLifecycleOptions) {
     assert(options.heartbeatIntervalMs > 0, 'broker.heartbeat.interval.ms must be positive');
@@ -130,6 +133,7 @@ export class BrokerLifecycle {
     );
     assert(options.initialRegistrationTimeoutMs > 0, 'initial.broker.registration.timeout.ms must be positive');
     this.options = options;
+    this.#listeners = options.listeners;
     this.#readyToUnfence = options.readyToUnfence ?? true;
     this.#retryBackoffMs = options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS;
     this.#shutdownPollMs = options.controlledShutdownPollMs ?? Math.min(options.heartbeatIntervalMs, 200);
@@ -167,6 +171,10 @@ export class BrokerLifecycle {
     return this.#lastError;
   }
 
+  get listeners(): readonly Listener[] {
+    return this.#listeners;
+  }
+
   get inflightId(): number | undefined {
     return this.#inflight?.id;
   }
@@ -184,10 +192,22 @@ export class BrokerLifecycle {
     this.#nextSendMs = nowMs;
   }
 
-  /** The offset of the last committed metadata entry this broker has applied. */
-  setMetadataOffset(offset: number): void {
+  /**
+   * The offset of the last committed metadata entry this broker has applied.
+   * Reaching its own registration record while STARTING sends a heartbeat at
+   * once, so catching up is reported without waiting out the interval.
+   */
+  setMetadataOffset(offset: number, nowMs: number): void {
     assert(offset >= this.#metadataOffset, () => `metadata offset went back from ${this.#metadataOffset} to ${offset}`);
     this.#metadataOffset = offset;
+    if (
+      this.#state === 'STARTING' &&
+      this.#registered &&
+      offset >= this.#brokerEpoch &&
+      this.#reportedOffset < this.#brokerEpoch
+    ) {
+      this.#sendSoon(nowMs);
+    }
   }
 
   /** The data path finished its recovery: the next heartbeat asks to be unfenced. */
@@ -233,11 +253,12 @@ export class BrokerLifecycle {
           brokerId: this.options.brokerId,
           incarnationId: this.options.incarnationId,
           rack: this.options.rack,
-          listeners: this.options.listeners,
+          listeners: this.#listeners,
         },
       };
     }
     const wantShutDown = this.#state === 'PENDING_CONTROLLED_SHUTDOWN';
+    this.#reportedOffset = this.#metadataOffset;
     return {
       kind: 'heartbeat',
       id,
@@ -313,6 +334,21 @@ export class BrokerLifecycle {
   onRequestFailed(id: number, error: ApiError, nowMs: number): void {
     if (!this.#answered(id)) return;
     this.#failed(error, nowMs);
+  }
+
+  /**
+   * The connection to the controller broke (the heartbeat stream ended):
+   * whatever was in flight is lost; try again after the retry backoff.
+   */
+  connectionLost(error: ApiError, nowMs: number): void {
+    this.#inflight = undefined;
+    this.#failed(error, nowMs);
+  }
+
+  /** The PLAINTEXT listener once the server is bound (its port may have been 0). Before `start()` only. */
+  setListeners(listeners: readonly Listener[]): void {
+    assert(this.#state === 'NOT_RUNNING', 'listeners are fixed once the broker registers');
+    this.#listeners = listeners;
   }
 
   /**

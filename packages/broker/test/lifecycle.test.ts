@@ -64,7 +64,7 @@ describe('BrokerLifecycle', () => {
 
   it('goes STARTING -> RECOVERY -> RUNNING as the controller says caught up, then unfenced', () => {
     const l = registered();
-    l.setMetadataOffset(3);
+    l.setMetadataOffset(3, 10);
     let hb = expectKind(l.poll(10), 'heartbeat');
     expect(hb.request.currentMetadataOffset).toBe(3);
     l.onHeartbeatResponse(hb.id, heartbeatOk(false, true), 20);
@@ -72,7 +72,7 @@ describe('BrokerLifecycle', () => {
     expect(l.poll(21)).toBeUndefined();
     expect(l.nextDeadlineMs()).toBe(2020);
 
-    l.setMetadataOffset(7);
+    l.setMetadataOffset(7, 2020);
     hb = expectKind(l.poll(2020), 'heartbeat');
     l.onHeartbeatResponse(hb.id, heartbeatOk(true, true), 2030);
     expect(l.state).toBe('RECOVERY');
@@ -87,6 +87,19 @@ describe('BrokerLifecycle', () => {
       'STARTING->RECOVERY',
       'RECOVERY->RUNNING',
     ]);
+  });
+
+  it('reports reaching its own registration record at once instead of a heartbeat interval later', () => {
+    const l = registered();
+    l.setMetadataOffset(2, 10);
+    const hb = expectKind(l.poll(10), 'heartbeat');
+    l.onHeartbeatResponse(hb.id, heartbeatOk(false, true), 20);
+    expect(l.poll(30)).toBeUndefined();
+    l.setMetadataOffset(4, 30);
+    expect(l.poll(30)).toBeUndefined();
+    l.setMetadataOffset(5, 40);
+    const next = expectKind(l.poll(40), 'heartbeat');
+    expect(next.request.currentMetadataOffset).toBe(5);
   });
 
   it('stays fenced in RECOVERY until the data path is ready to unfence', () => {

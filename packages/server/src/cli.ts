@@ -25,11 +25,24 @@ program
   });
 
 program
+  .command('broker')
+  .description('run one broker node (a Raft observer of the metadata log that registers with the active controller)')
+  .option('-c, --config <file>', 'properties file with node settings')
+  .option('-o, --override <key=value>', 'set a config key (repeatable; wins over the file)', collect, [])
+  .action(async (opts: { config?: string; override: string[] }) => {
+    const { runBroker } = await import('./commands/broker.js');
+    await runBroker(opts);
+  });
+
+program
   .command('local')
-  .description('start a local cluster on 127.0.0.1 (data under ./data) and show its status until Ctrl-C')
+  .description(
+    'start a local cluster on 127.0.0.1 (3 controllers, 3 brokers; data under ./data) and show its status until Ctrl-C',
+  )
   .option('--data-dir <dir>', 'root data directory', './data')
   .option('--keep-data', 'keep the data of the previous run instead of starting fresh', false)
   .addOption(new Option('--controllers <n>', 'number of controllers').default(3).argParser(Number))
+  .addOption(new Option('--brokers <n>', 'number of brokers (ids 101, 102, ...)').default(3).argParser(Number))
   .option('--base-port <port>', 'first controller port', (v) => Number(v), 19091)
   .option('--base-metrics-port <port>', 'first metrics port', (v) => Number(v), 19191)
   .action(async (opts) => {

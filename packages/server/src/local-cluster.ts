@@ -1,8 +1,13 @@
 // A cluster of real node processes on 127.0.0.1, for `pnpm start`, the
-// multi-process tests and the benchmarks. Each node is a child process running
-// the compiled CLI with its own data directory and log file; the cluster can
-// SIGKILL, SIGSTOP/SIGCONT, SIGTERM and restart any of them, which is how the
-// tests and benchmarks inject process faults.
+// multi-process tests and the benchmarks: controllers 1..n (the voters) and,
+// optionally, brokers 101..(100+m) (Raft observers). Each node is a child
+// process running the compiled CLI with its own data directory and log file;
+// the cluster can SIGKILL, SIGSTOP/SIGCONT, SIGTERM and restart any of them,
+// which is how the tests and benchmarks inject process faults.
+//
+// Broker ids start at 101 so a broker id never looks like a controller id in
+// logs and metrics (Kafka examples often number controllers 3000+ instead;
+// either works, ids only have to be unique).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,12 +15,16 @@ import { fileURLToPath } from 'node:url';
 import type { NetnsNetwork } from './netns.js';
 
 export interface LocalClusterOptions {
-  /** Root data directory; each node gets `<dataDir>/controller-<id>`. */
+  /** Root data directory; each node gets `<dataDir>/controller-<id>` or `<dataDir>/broker-<id>`. */
   dataDir: string;
   controllers?: number;
+  /** Brokers, ids 101, 102, ...; default 0 (the quorum alone). */
+  brokers?: number;
   /** First controller port; node i listens on basePort + i - 1. */
   basePort?: number;
-  /** First metrics port, or null for none. */
+  /** First broker client port; default basePort + 200 (19291 for the default 19091). */
+  baseBrokerPort?: number;
+  /** First metrics port, or null for none; brokers use baseMetricsPort + 200 onwards. */
   baseMetricsPort?: number | null;
   clusterId?: string;
   /** Extra `key=value` overrides for every node (e.g. shorter timeouts in tests). */
@@ -27,8 +36,12 @@ export interface LocalClusterOptions {
   netns?: NetnsNetwork | null;
 }
 
+/** The first broker's id. */
+export const FIRST_BROKER_ID = 101;
+
 export interface LocalNode {
   nodeId: number;
+  role: 'controller' | 'broker';
   host: string;
   port: number;
   metricsPort: number | null;
@@ -38,6 +51,40 @@ export interface LocalNode {
   paused: boolean;
 }
 
+export interface LocalBrokerStatus {
+  brokerId: number;
+  /** Kafka's BrokerState name: STARTING, RECOVERY, RUNNING, PENDING_CONTROLLED_SHUTDOWN, SHUTTING_DOWN. */
+  state: string;
+  brokerEpoch: number;
+  fenced: boolean;
+  metadataOffset: number;
+}
+
+const BROKER_STATE_NAMES: Record<number, string> = {
+  0: 'NOT_RUNNING',
+  1: 'STARTING',
+  2: 'RECOVERY',
+  3: 'RUNNING',
+  6: 'PENDING_CONTROLLED_SHUTDOWN',
+  7: 'SHUTTING_DOWN',
+};
+
+/** Reads the broker gauges out of a Prometheus text exposition. */
+export function parseBrokerMetrics(brokerId: number, text: string): LocalBrokerStatus {
+  const value = (name: string): number => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  const state = value('raftka_broker_state');
+  return {
+    brokerId,
+    state: BROKER_STATE_NAMES[state] ?? 'UNKNOWN',
+    brokerEpoch: value('raftka_broker_epoch'),
+    fenced: value('raftka_broker_fenced') === 1,
+    metadataOffset: value('raftka_broker_metadata_last_applied_offset'),
+  };
+}
+
 // Resolved from src/ (tests) and dist/ (the CLI) alike.
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
@@ -45,14 +92,16 @@ export class LocalCluster {
   readonly nodes = new Map<number, LocalNode>();
   readonly clusterId: string;
   readonly voters: string;
-  readonly #options: Required<Omit<LocalClusterOptions, 'baseMetricsPort' | 'netns'>> & {
+  readonly #options: Required<Omit<LocalClusterOptions, 'baseMetricsPort' | 'netns' | 'baseBrokerPort'>> & {
     baseMetricsPort: number | null;
     netns: NetnsNetwork | null;
+    baseBrokerPort: number;
   };
 
   constructor(options: LocalClusterOptions) {
     this.#options = {
       controllers: 3,
+      brokers: 0,
       basePort: 19091,
       baseMetricsPort: null,
       clusterId: 'raftka-local',
@@ -61,8 +110,12 @@ export class LocalCluster {
       logLevel: 'info',
       netns: null,
       ...options,
+      baseBrokerPort: options.baseBrokerPort ?? (options.basePort ?? 19091) + 200,
       dataDir: resolve(options.dataDir),
     };
+    if (this.#options.netns !== null && this.#options.brokers > 0) {
+      throw new Error('brokers do not run in network namespaces yet');
+    }
     this.clusterId = this.#options.clusterId;
     const ids = Array.from({ length: this.#options.controllers }, (_, i) => i + 1);
     const hostOf = (id: number) => this.#options.netns?.address(id) ?? '127.0.0.1';
@@ -74,16 +127,46 @@ export class LocalCluster {
         host: hostOf(id),
         port: this.#options.basePort + id - 1,
         metricsPort: this.#options.baseMetricsPort === null ? null : this.#options.baseMetricsPort + id - 1,
+        role: 'controller',
         dataDir,
         logFile: join(dataDir, 'controller.log'),
         process: null,
         paused: false,
       });
     }
+    for (let i = 0; i < this.#options.brokers; i++) {
+      const id = FIRST_BROKER_ID + i;
+      const dataDir = join(this.#options.dataDir, `broker-${id}`);
+      this.nodes.set(id, {
+        nodeId: id,
+        role: 'broker',
+        host: '127.0.0.1',
+        port: this.#options.baseBrokerPort + i,
+        metricsPort: this.#options.baseMetricsPort === null ? null : this.#options.baseMetricsPort + 200 + i,
+        dataDir,
+        logFile: join(dataDir, 'broker.log'),
+        process: null,
+        paused: false,
+      });
+    }
   }
 
+  /** The controllers' endpoints (the quorum). */
   get endpoints(): Array<{ nodeId: number; host: string; port: number }> {
-    return [...this.nodes.values()].map((n) => ({ nodeId: n.nodeId, host: n.host, port: n.port }));
+    return this.controllers.map((n) => ({ nodeId: n.nodeId, host: n.host, port: n.port }));
+  }
+
+  get controllers(): LocalNode[] {
+    return [...this.nodes.values()].filter((n) => n.role === 'controller');
+  }
+
+  get brokers(): LocalNode[] {
+    return [...this.nodes.values()].filter((n) => n.role === 'broker');
+  }
+
+  /** `host:port` of every broker's client listener (where Admin is served). */
+  get brokerEndpoints(): string[] {
+    return this.brokers.map((n) => `${n.host}:${n.port}`);
   }
 
   start(): void {
@@ -103,14 +186,16 @@ export class LocalCluster {
 
   startNode(id: number): void {
     const node = this.#node(id);
-    if (node.process !== null) throw new Error(`controller ${id} is already running`);
+    if (node.process !== null) throw new Error(`${node.role} ${id} is already running`);
     mkdirSync(node.dataDir, { recursive: true });
+    const isBroker = node.role === 'broker';
     const args = [
       ...(this.#options.netns === null ? [] : [...this.#options.netns.exec(id).slice(1), process.execPath]),
       CLI,
-      'controller',
+      node.role,
       ...this.#override('node.id', String(id)),
-      ...this.#override('process.roles', 'controller'),
+      ...this.#override('process.roles', node.role),
+      ...(isBroker ? this.#override('listeners', `PLAINTEXT://${node.host}:${node.port}`) : []),
       ...this.#override('cluster.id', this.clusterId),
       ...this.#override('controller.quorum.voters', this.voters),
       ...this.#override('metadata.log.dir', join(node.dataDir, 'metadata')),
@@ -139,7 +224,7 @@ export class LocalCluster {
   async signal(id: number, signal: NodeJS.Signals, exitTimeoutMs = 10_000): Promise<void> {
     const node = this.#node(id);
     const child = node.process;
-    if (child === null) throw new Error(`controller ${id} is not running`);
+    if (child === null) throw new Error(`${node.role} ${id} is not running`);
     if (signal === 'SIGSTOP') {
       child.kill('SIGSTOP');
       node.paused = true;
@@ -163,6 +248,24 @@ export class LocalCluster {
     node.paused = false;
   }
 
+  /**
+   * A broker's own view, read from its `/metrics` (state, epoch, fenced,
+   * metadata offset); null when it does not answer or has no metrics port.
+   */
+  async brokerStatus(id: number, timeoutMs = 500): Promise<LocalBrokerStatus | null> {
+    const node = this.#node(id);
+    if (node.role !== 'broker' || node.metricsPort === null || node.process === null) return null;
+    try {
+      const res = await fetch(`http://${node.host}:${node.metricsPort}/metrics`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!res.ok) return null;
+      return parseBrokerMetrics(id, await res.text());
+    } catch {
+      return null;
+    }
+  }
+
   kill(id: number): Promise<void> {
     return this.signal(id, 'SIGKILL');
   }
@@ -171,16 +274,20 @@ export class LocalCluster {
     return this.#node(id).process !== null;
   }
 
-  /** Gracefully stops every node (SIGTERM, then SIGKILL after a timeout). */
+  /**
+   * Gracefully stops every node (SIGTERM, then SIGKILL after a timeout):
+   * brokers first, since their controlled shutdown needs an active controller.
+   */
   async stop(): Promise<void> {
-    await Promise.all(
-      [...this.nodes.values()].filter((n) => n.process !== null).map((n) => this.signal(n.nodeId, 'SIGTERM')),
-    );
+    const running = (role: LocalNode['role']) =>
+      [...this.nodes.values()].filter((n) => n.role === role && n.process !== null);
+    await Promise.all(running('broker').map((n) => this.signal(n.nodeId, 'SIGTERM')));
+    await Promise.all(running('controller').map((n) => this.signal(n.nodeId, 'SIGTERM')));
   }
 
   #node(id: number): LocalNode {
     const node = this.nodes.get(id);
-    if (!node) throw new Error(`no controller ${id}`);
+    if (!node) throw new Error(`no node ${id}`);
     return node;
   }
 

@@ -1,13 +1,16 @@
 // `raftka local` (`pnpm start`): a local cluster of separate node processes on
-// 127.0.0.1 with data under ./data, a status view until Ctrl-C, then a clean
-// shutdown of every node. Nothing is created in the cluster by surprise.
-import { LocalCluster } from '../local-cluster.js';
+// 127.0.0.1 with data under ./data (three controllers and three brokers by
+// default), a status view until Ctrl-C, then a clean shutdown of every node:
+// brokers first (controlled shutdown), then controllers. Nothing is created
+// in the cluster by surprise.
+import { type LocalBrokerStatus, LocalCluster } from '../local-cluster.js';
 import { nodeClients, type QuorumStatus, quorumStatus } from '../quorum-status.js';
 
 export interface LocalOptions {
   dataDir: string;
   keepData: boolean;
   controllers: number;
+  brokers: number;
   basePort: number;
   baseMetricsPort: number;
 }
@@ -16,6 +19,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   const cluster = new LocalCluster({
     dataDir: options.dataDir,
     controllers: options.controllers,
+    brokers: options.brokers,
     basePort: options.basePort,
     baseMetricsPort: options.baseMetricsPort,
     fresh: !options.keepData,
@@ -27,7 +31,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   );
   for (const n of cluster.nodes.values()) {
     out.write(
-      `  controller ${n.nodeId}: grpc 127.0.0.1:${n.port}  metrics http://127.0.0.1:${n.metricsPort}/metrics  log ${n.logFile}\n`,
+      `  ${n.role.padEnd(10)} ${String(n.nodeId).padStart(3)}: grpc 127.0.0.1:${n.port}  metrics http://127.0.0.1:${n.metricsPort}/metrics  log ${n.logFile}\n`,
     );
   }
   out.write(`  controller.quorum.voters=${cluster.voters}\n\nCtrl-C stops the cluster.\n\n`);
@@ -36,8 +40,11 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   let stopping = false;
   let lastLine = '';
   const render = async () => {
-    const status = await quorumStatus(clients);
-    const line = formatStatus(status);
+    const [status, brokers] = await Promise.all([
+      quorumStatus(clients),
+      Promise.all(cluster.brokers.map(async (b) => ({ id: b.nodeId, status: await cluster.brokerStatus(b.nodeId) }))),
+    ]);
+    const line = formatStatus(status, brokers);
     if (out.isTTY) out.write(`\r\x1b[2K${line}`);
     else if (line !== lastLine) out.write(`${line}\n`);
     lastLine = line;
@@ -60,10 +67,19 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   process.on('SIGTERM', () => void stop());
 }
 
-function formatStatus(s: QuorumStatus): string {
+function formatStatus(s: QuorumStatus, brokers: { id: number; status: LocalBrokerStatus | null }[]): string {
   const nodes = s.nodes
     .map((n) => (n.reachable ? `${n.nodeId}:${n.role}@${n.epoch} hw=${n.highWatermark}` : `${n.nodeId}:down`))
     .join('  ');
   const leader = s.leaderId === -1 ? 'no leader' : `leader ${s.leaderId} (epoch ${s.epoch})`;
-  return `${new Date().toISOString().slice(11, 19)}  ${leader}  |  ${nodes}`;
+  const line = `${new Date().toISOString().slice(11, 19)}  ${leader}  |  ${nodes}`;
+  if (brokers.length === 0) return line;
+  const b = brokers
+    .map(({ id, status }) =>
+      status === null
+        ? `${id}:down`
+        : `${id}:${status.state}${status.fenced ? ' fenced' : ''} epoch=${status.brokerEpoch} md=${status.metadataOffset}`,
+    )
+    .join('  ');
+  return `${line}  |  brokers ${b}`;
 }

@@ -1,0 +1,444 @@
+// A broker node's control plane: a Raft observer of the metadata log (the
+// controller package's RaftDriver, with this package's metadata state
+// machine), the broker lifecycle against the active controller, the Admin
+// service on the client port, and the broker's metrics.
+//
+//   RaftDriver (observer) --committed entries--> BrokerMetadataStateMachine
+//        |                                          |-> MetadataLoader -> listeners (local changes)
+//        | onRoleChange: new Raft leader            |-> applied offset -> BrokerLifecycle
+//        v                                                                   |
+//   ControllerChannel (RegisterBroker, BrokerHeartbeat stream) <--poll()------'
+//
+// The lifecycle object decides what to send and when; this driver does the
+// IO, arms one timer for the lifecycle's next deadline, and logs every state
+// change. It follows the active controller: the Raft leader the observer
+// fetches from (a failover moves the heartbeat stream at once), or where a
+// NOT_CONTROLLER answer points. SIGTERM (`shutdown()`) is a controlled
+// shutdown: heartbeats ask for it until the controller has moved leadership
+// away and every broker has seen that, then the node stops.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { isRaftkaError, RaftkaError } from '@raftka/common';
+import { driverNowMs, RaftDriver, type RaftRoleChange, type VoterEndpoint } from '@raftka/controller';
+import type { Logger, MetricsServer, Registry } from '@raftka/observability';
+import { startMetricsServer } from '@raftka/observability';
+import type { RaftConfig } from '@raftka/raft';
+import { AdminProxy } from './admin-proxy.js';
+import { asApiError, ControllerChannel } from './controller-channel.js';
+import { BrokerLifecycle, type BrokerState, type LifecycleRequest } from './lifecycle.js';
+import { type BrokerMetadataListener, BrokerMetadataStateMachine, loggingListener } from './metadata-publisher.js';
+import { BrokerMetrics } from './metrics.js';
+
+export interface BrokerNodeConfig {
+  nodeId: number;
+  clusterId: string;
+  /** controller.quorum.voters; this node must not be one of them. */
+  voters: VoterEndpoint[];
+  /** The PLAINTEXT listener: the client port (Admin now, produce/fetch later). */
+  listenHost: string;
+  listenPort: number;
+  /** Host registered with the controller; default: listenHost, or the host name for 0.0.0.0. */
+  advertisedHost?: string;
+  /** broker.rack */
+  rack: string | null;
+  /** metadata.log.dir: the broker keeps its copy of the metadata log here. */
+  metadataLogDir: string;
+  raft: Omit<RaftConfig, 'nodeId' | 'voters'>;
+  snapshotMaxBytesBetween: number;
+  /** broker.heartbeat.interval.ms */
+  heartbeatIntervalMs: number;
+  /** broker.session.timeout.ms */
+  sessionTimeoutMs: number;
+  /** initial.broker.registration.timeout.ms */
+  initialRegistrationTimeoutMs: number;
+  /** How long a controlled shutdown may wait for the controller before the broker stops anyway. Default 30000. */
+  controlledShutdownTimeoutMs?: number;
+  metricsPort: number | null;
+  metricsHost?: string;
+  logger: Logger;
+  /** More metadata listeners (the data path); a logging listener is always there. */
+  listeners?: readonly BrokerMetadataListener[];
+  /**
+   * The node cannot go on: registration timed out, or the metadata observer
+   * failed. Default: log and exit the process with status 1.
+   */
+  onFatalError?: (err: unknown) => void;
+}
+
+export interface BrokerStatus {
+  brokerId: number;
+  state: BrokerState;
+  brokerEpoch: number;
+  fenced: boolean;
+  metadataOffset: number;
+  highWatermark: number;
+  /** The Raft leader the observer follows, -1 if none known. */
+  leaderId: number;
+  /** Where lifecycle requests go. */
+  controllerEndpoint: string;
+}
+
+export interface BrokerNode {
+  readonly nodeId: number;
+  /** Actual client port (listenPort may be 0 in tests). */
+  readonly port: number;
+  readonly metricsPort: number | null;
+  readonly lifecycle: BrokerLifecycle;
+  readonly metadata: BrokerMetadataStateMachine;
+  readonly metrics: BrokerMetrics;
+  status(): BrokerStatus;
+  /** Controlled shutdown, then stop. Resolves when stopped; `controlled` says whether the controller agreed. */
+  shutdown(): Promise<{ controlled: boolean }>;
+  /** Stop at once, without a controlled shutdown (the controller fences the broker when the stream closes). */
+  close(): Promise<void>;
+}
+
+const DEFAULT_CONTROLLED_SHUTDOWN_TIMEOUT_MS = 30_000;
+/** Metadata lag gauges are refreshed at least this often, even when nothing is applied. */
+const METRICS_REFRESH_MS = 1000;
+
+export async function startBrokerNode(config: BrokerNodeConfig): Promise<BrokerNode> {
+  const node = new BrokerDriver(config);
+  await node.start();
+  return node;
+}
+
+class BrokerDriver implements BrokerNode {
+  readonly nodeId: number;
+  readonly lifecycle: BrokerLifecycle;
+  readonly metadata: BrokerMetadataStateMachine;
+  readonly metrics: BrokerMetrics;
+  readonly #config: BrokerNodeConfig;
+  readonly #log: Logger;
+  readonly #raft: RaftDriver;
+  readonly #channel: ControllerChannel;
+  readonly #admin: AdminProxy;
+  #metricsServer: MetricsServer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAtMs = Number.POSITIVE_INFINITY;
+  #metricsTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #fatal = false;
+  #shutdownWaiters: (() => void)[] = [];
+  #stopping: Promise<void> | undefined;
+  #lastRegistrationError: string | undefined;
+
+  constructor(config: BrokerNodeConfig) {
+    this.#config = config;
+    this.nodeId = config.nodeId;
+    this.#log = config.logger.child({ component: 'broker' });
+    if (config.voters.some((v) => v.nodeId === config.nodeId)) {
+      throw new RaftkaError('INVALID_CONFIG', `broker ${config.nodeId} is a voter; a broker-only node observes`);
+    }
+    this.metrics = new BrokerMetrics(config.nodeId);
+    this.metadata = new BrokerMetadataStateMachine(config.nodeId);
+    this.metadata.addListener(loggingListener(this.#log.child({ component: 'metadata' })));
+    for (const listener of config.listeners ?? []) this.metadata.addListener(listener);
+    const incarnationId = randomUUID();
+    const advertisedHost =
+      config.advertisedHost ??
+      (config.listenHost === '0.0.0.0' || config.listenHost === '::' ? hostname() : config.listenHost);
+    this.lifecycle = new BrokerLifecycle({
+      brokerId: config.nodeId,
+      incarnationId,
+      rack: config.rack,
+      // The port is filled in once the server is bound (listenPort may be 0).
+      listeners: [{ name: 'PLAINTEXT', host: advertisedHost, port: config.listenPort }],
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      initialRegistrationTimeoutMs: config.initialRegistrationTimeoutMs,
+    });
+    this.#channel = new ControllerChannel({
+      brokerId: config.nodeId,
+      clusterId: config.clusterId,
+      voters: config.voters,
+      requestTimeoutMs: config.sessionTimeoutMs / 2,
+      onHeartbeatResponse: (sequence, outcome) => {
+        if (outcome.ok) this.metrics.heartbeats.inc({ result: 'ok' });
+        else this.metrics.heartbeats.inc({ result: outcome.error.errorName });
+        if (!outcome.ok) this.#log.warn({ error: outcome.error }, 'heartbeat refused');
+        this.lifecycle.onHeartbeatResponse(sequence, outcome, driverNowMs());
+        this.#pump();
+      },
+      onStreamFailed: (error) => this.#onStreamFailed(error),
+    });
+    this.#admin = new AdminProxy({
+      clusterId: config.clusterId,
+      voters: config.voters,
+      activeController: () => {
+        const leaderId = this.#raft.raft?.leaderId ?? -1;
+        return leaderId >= 0 ? this.#raft.endpointOf(leaderId) : undefined;
+      },
+    });
+    this.#raft = new RaftDriver(
+      {
+        nodeId: config.nodeId,
+        clusterId: config.clusterId,
+        voters: config.voters,
+        metadataLogDir: config.metadataLogDir,
+        raft: config.raft,
+        snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
+        appendLingerMs: 0,
+        listener: { host: config.listenHost, port: config.listenPort, services: [this.#admin.service()] },
+        logger: config.logger,
+        onFatalError: (err) => this.#failed(err),
+      },
+      this.metadata,
+      {
+        onRoleChange: (change) => this.#onRoleChange(change),
+        onIdle: () => this.#onMetadataApplied(),
+      },
+    );
+  }
+
+  get port(): number {
+    return this.#raft.port;
+  }
+
+  get metricsPort(): number | null {
+    return this.#metricsServer?.port ?? null;
+  }
+
+  async start(): Promise<void> {
+    await this.#raft.start();
+    // Register the port actually bound (0 in tests means "any").
+    this.lifecycle.setListeners(this.lifecycle.listeners.map((l) => ({ ...l, port: this.#raft.port })));
+    if (this.#config.metricsPort !== null) {
+      this.#metricsServer = await startMetricsServer(
+        combinedRegistry([this.metrics.metrics.registry, this.#raft.metrics.metrics.registry]),
+        this.#config.metricsPort,
+        this.#config.metricsHost ?? '127.0.0.1',
+      );
+    }
+    this.#log.info(
+      {
+        port: this.port,
+        metricsPort: this.metricsPort,
+        incarnationId: this.lifecycle.options.incarnationId,
+        rack: this.#config.rack,
+        listeners: this.lifecycle.listeners,
+        voters: this.#config.voters.map((v) => v.nodeId),
+      },
+      'broker started; registering with the active controller',
+    );
+    this.lifecycle.start(driverNowMs());
+    this.#metricsTimer = setInterval(() => this.#refreshMetrics(), METRICS_REFRESH_MS);
+    this.#metricsTimer.unref();
+    this.#pump();
+  }
+
+  // --- Events ----------------------------------------------------------------------
+
+  #onRoleChange(change: RaftRoleChange): void {
+    if (this.#closed || change.leaderId < 0 || !change.leaderEndpoint) return;
+    if (this.#channel.setActiveController(change.leaderEndpoint)) {
+      this.metrics.controllerChanges.inc();
+      this.#log.info(
+        { leaderId: change.leaderId, epoch: change.epoch, endpoint: change.leaderEndpoint },
+        'new active controller; moving the heartbeat stream to it',
+      );
+      this.lifecycle.controllerChanged(driverNowMs());
+      this.#pump();
+    }
+  }
+
+  #onMetadataApplied(): void {
+    if (this.#closed) return;
+    this.#refreshMetrics();
+    const before = this.lifecycle.inflightId;
+    this.lifecycle.setMetadataOffset(this.metadata.lastAppliedOffset, driverNowMs());
+    // Only pump when the offset may have made a heartbeat due; the NoOp every 500 ms keeps this path hot.
+    if (before === undefined && this.lifecycle.nextDeadlineMs() <= driverNowMs()) this.#pump();
+  }
+
+  #onStreamFailed(error: RaftkaError): void {
+    if (this.#closed) return;
+    this.metrics.heartbeats.inc({ result: error.errorName });
+    const moved = this.#channel.noteFailure(error);
+    this.#log.info(
+      { error: error.message, errorName: error.errorName, controller: this.#channel.target, moved },
+      'heartbeat stream closed',
+    );
+    // After a backoff: when every controller is down, each attempt fails at once.
+    this.lifecycle.connectionLost(asApiError(error), driverNowMs());
+    this.#pump();
+  }
+
+  // --- The lifecycle pump ---------------------------------------------------------------
+
+  #pump(): void {
+    if (this.#closed || this.#fatal) return;
+    const now = driverNowMs();
+    this.lifecycle.setMetadataOffset(this.metadata.lastAppliedOffset, now);
+    const request = this.lifecycle.poll(now);
+    if (request) this.#send(request);
+    this.#observeState();
+    const failure = this.lifecycle.failure;
+    if (failure) {
+      this.#failed(failure);
+      return;
+    }
+    this.#armTimer();
+  }
+
+  #send(r: LifecycleRequest): void {
+    if (r.kind === 'heartbeat') {
+      this.#channel.sendHeartbeat(r.id, r.request);
+      return;
+    }
+    const target = this.#channel.target;
+    this.#channel.register(r.request).then(
+      (response) => {
+        this.metrics.registrations.inc({ result: 'ok' });
+        this.#log.info(
+          { brokerEpoch: response.brokerEpoch, controller: target, incarnationId: r.request.incarnationId },
+          'registered with the active controller',
+        );
+        this.lifecycle.onRegistrationResponse(r.id, { ok: true, response }, driverNowMs());
+        this.#pump();
+      },
+      (err: unknown) => {
+        const error = isRaftkaError(err) ? err : new RaftkaError('UNKNOWN_SERVER_ERROR', String(err));
+        this.metrics.registrations.inc({ result: error.errorName });
+        this.#channel.noteFailure(error);
+        // Retries come every 100 ms while no controller is active: log a change, not every attempt.
+        const level = error.message === this.#lastRegistrationError ? 'debug' : 'info';
+        this.#lastRegistrationError = error.message;
+        this.#log[level](
+          { errorName: error.errorName, error: error.message, controller: target, next: this.#channel.target },
+          'registration not accepted yet; retrying',
+        );
+        this.lifecycle.onRegistrationResponse(r.id, { ok: false, error: asApiError(error) }, driverNowMs());
+        this.#pump();
+      },
+    );
+  }
+
+  #armTimer(): void {
+    const deadline = this.lifecycle.nextDeadlineMs();
+    if (deadline === this.#timerAtMs && this.#timer) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAtMs = deadline;
+    if (!Number.isFinite(deadline)) return;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAtMs = Number.POSITIVE_INFINITY;
+        this.#pump();
+      },
+      Math.max(0, Math.ceil(deadline - driverNowMs())),
+    );
+  }
+
+  #observeState(): void {
+    for (const change of this.lifecycle.takeStateChanges()) {
+      this.#log.info(
+        {
+          from: change.from,
+          to: change.to,
+          reason: change.reason,
+          brokerEpoch: this.lifecycle.brokerEpoch,
+          metadataOffset: this.lifecycle.metadataOffset,
+        },
+        `broker state ${change.from} -> ${change.to}`,
+      );
+      this.metrics.setState(change.to);
+      if (change.to === 'SHUTTING_DOWN') for (const w of this.#shutdownWaiters.splice(0)) w();
+    }
+    this.metrics.brokerEpoch.set(this.lifecycle.brokerEpoch);
+    this.metrics.fenced.set(this.lifecycle.fenced ? 1 : 0);
+  }
+
+  #refreshMetrics(): void {
+    if (this.#closed || !this.#raft.raft) return;
+    const applied = this.metadata.lastAppliedOffset;
+    const hw = this.#raft.raft.highWatermark;
+    this.metrics.metadataLastAppliedOffset.set(applied);
+    this.metrics.metadataHighWatermark.set(hw);
+    this.metrics.metadataLagOffsets.set(Math.max(0, hw - 1 - applied));
+    const appendTimeMs = this.metadata.lastAppliedAppendTimeMs;
+    if (appendTimeMs >= 0) this.metrics.metadataLagMs.set(Math.max(0, Date.now() - appendTimeMs));
+  }
+
+  // --- Queries -------------------------------------------------------------------------
+
+  status(): BrokerStatus {
+    const raft = this.#raft.raft;
+    return {
+      brokerId: this.nodeId,
+      state: this.lifecycle.state,
+      brokerEpoch: this.lifecycle.brokerEpoch,
+      fenced: this.lifecycle.fenced,
+      metadataOffset: this.metadata.lastAppliedOffset,
+      highWatermark: raft?.highWatermark ?? 0,
+      leaderId: raft?.leaderId ?? -1,
+      controllerEndpoint: this.#channel.target,
+    };
+  }
+
+  // --- Shutdown ------------------------------------------------------------------------
+
+  async shutdown(): Promise<{ controlled: boolean }> {
+    if (this.#closed) return { controlled: false };
+    const timeoutMs = this.#config.controlledShutdownTimeoutMs ?? DEFAULT_CONTROLLED_SHUTDOWN_TIMEOUT_MS;
+    const started = driverNowMs();
+    if (this.lifecycle.beginControlledShutdown(started)) {
+      this.#log.info({ timeoutMs }, 'controlled shutdown: asking the active controller to move leadership away');
+      this.#pump();
+    }
+    let controlled = this.lifecycle.state === 'SHUTTING_DOWN';
+    if (!controlled) {
+      controlled = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        this.#shutdownWaiters.push(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+    }
+    if (controlled) {
+      this.#log.info({ tookMs: Math.round(driverNowMs() - started) }, 'controlled shutdown complete');
+    } else {
+      this.#log.warn({ timeoutMs }, 'controlled shutdown did not complete in time; stopping anyway');
+    }
+    await this.close();
+    return { controlled };
+  }
+
+  close(): Promise<void> {
+    this.#stopping ??= this.#doClose();
+    return this.#stopping;
+  }
+
+  async #doClose(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#metricsTimer) clearInterval(this.#metricsTimer);
+    await this.#channel.close();
+    this.#admin.close();
+    const results = await Promise.allSettled([this.#raft.shutdown(), this.#metricsServer?.close()]);
+    for (const r of results) if (r.status === 'rejected') this.#log.warn({ err: r.reason }, 'error while closing');
+    this.#log.info('broker stopped');
+  }
+
+  #failed(err: unknown): void {
+    if (this.#fatal) return;
+    this.#fatal = true;
+    this.#log.fatal({ err, errorName: isRaftkaError(err) ? err.errorName : undefined }, 'broker failed');
+    if (this.#config.onFatalError) {
+      this.#config.onFatalError(err);
+      return;
+    }
+    void this.close().finally(() => process.exit(1));
+  }
+}
+
+/** One `/metrics` body from several registries, each keeping its own default labels. */
+function combinedRegistry(registries: readonly Registry[]): Registry {
+  const first = registries[0] as Registry;
+  return {
+    contentType: first.contentType,
+    metrics: async () => (await Promise.all(registries.map((r) => r.metrics()))).join('\n'),
+  } as unknown as Registry;
+}
