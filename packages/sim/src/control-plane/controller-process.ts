@@ -143,6 +143,7 @@ export class ControllerProcess extends RaftProcess {
     const reply = <T>(type: ControlPlaneResponse['type'], outcome: EngineOutcome<T>) => {
       if (!this.up) return;
       this.answered++;
+      if (outcome.ok) this.#checkAnsweredAfterCommit(type, outcome.response);
       this.send({
         type,
         from: this.nodeId,
@@ -173,6 +174,31 @@ export class ControllerProcess extends RaftProcess {
           reply('IncrementalAlterConfigsResponse', outcome),
         );
         break;
+    }
+  }
+
+  /**
+   * AnsweredAfterCommit: a successful answer goes out only once the records
+   * it reports are in this controller's committed image.
+   */
+  #checkAnsweredAfterCommit(type: ControlPlaneResponse['type'], response: unknown): void {
+    const image = this.engine.committedImage;
+    const fail = (detail: string) =>
+      this.world.fail('AnsweredAfterCommit', `controller ${this.nodeId} answered ${type}: ${detail}`);
+    if (type === 'BrokerRegistrationResponse') {
+      const r = response as { brokerId: number; brokerEpoch: number };
+      const committed = image.broker(r.brokerId)?.brokerEpoch ?? -1;
+      if (committed < r.brokerEpoch) fail(`broker ${r.brokerId} epoch ${r.brokerEpoch}, committed ${committed}`);
+    } else if (type === 'AlterPartitionResponse') {
+      const r = response as { topicId: string; partition: number; partitionEpoch: number };
+      const committed = image.partition(r.topicId, r.partition)?.partitionEpoch ?? -1;
+      if (committed < r.partitionEpoch) fail(`partition epoch ${r.partitionEpoch}, committed ${committed}`);
+    } else if (type === 'CreateTopicsResponse') {
+      for (const r of response as { name: string; topicId: string | null; error: unknown }[]) {
+        if (r.error === null && r.topicId !== null && !image.topicsById.has(r.topicId)) {
+          fail(`topic ${r.name} (${r.topicId}) is not committed`);
+        }
+      }
     }
   }
 
