@@ -2,7 +2,14 @@
 // the simulator front end and benchmarks. The `raftka` bin is src/cli.ts; the
 // exports below are what tests and benchmarks drive clusters with.
 export * from './config.js';
-export { LocalCluster, type LocalClusterOptions, type LocalNode } from './local-cluster.js';
+export {
+  FIRST_BROKER_ID,
+  type LocalBrokerStatus,
+  LocalCluster,
+  type LocalClusterOptions,
+  type LocalNode,
+  parseBrokerMetrics,
+} from './local-cluster.js';
 export { ensureMetaProperties } from './meta-properties.js';
 export { NetnsNetwork, type NetnsOptions } from './netns.js';
 export { type NodeStatus, nodeClients, type QuorumStatus, quorumStatus } from './quorum-status.js';
