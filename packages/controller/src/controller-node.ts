@@ -1,12 +1,24 @@
 // The controller node: one voter of the metadata quorum as a process
 // component. The Raft loop itself is the RaftDriver (raft-driver.ts); this
-// file adds what makes the voter a controller: the client-facing Quorum
-// service, the /metrics endpoint and the state machine committed entries are
-// applied to.
+// file adds what makes the voter a controller: the state machine committed
+// entries are applied to, the client-facing services and the /metrics
+// endpoint.
+//
+// Two state machines (controller.state.machine):
+// - `metadata` (the default): the control plane (control-plane.ts), the
+//   metadata image driven by ControllerEngine, with the BrokerLifecycle and
+//   Admin services. The Quorum service then answers DescribeQuorum and
+//   ReadCommitted but refuses raw Appends, which would put bytes into the
+//   metadata log that are no metadata record.
+// - `kv`: the key-value test machine, whose records the Quorum service's
+//   Append writes; the quorum tests and `raftka bench quorum` use it.
+import { randomInt } from 'node:crypto';
+import { RaftkaError, SeededRandom } from '@raftka/common';
 import { type MetricsServer, startMetricsServer } from '@raftka/observability';
 import type { NodeId, QuorumDescription, RaftRole } from '@raftka/raft';
 import type { DescribeQuorumResult, ReadCommittedResult } from '@raftka/transport';
-import type { RaftMetrics } from './metrics.js';
+import { ControlPlane } from './control-plane.js';
+import { RaftMetrics } from './metrics.js';
 import { RaftDriver, type RaftDriverConfig, type VoterEndpoint } from './raft-driver.js';
 import { KeyValueStateMachine, type StateMachine } from './state-machine.js';
 
@@ -37,7 +49,21 @@ export interface ControllerNodeConfig {
    * supervisor restarts it, as Kafka halts on a metadata log IO error.
    */
   onFatalError?: (err: unknown) => void;
+  /**
+   * controller.state.machine: `metadata` (default) or `kv`. Ignored when a
+   * StateMachine is passed to startControllerNode (that one is used).
+   */
+  stateMachine?: 'metadata' | 'kv';
+  /** broker.session.timeout.ms, default 9000. */
+  brokerSessionTimeoutMs?: number;
+  /** metadata.max.idle.interval.ms, default 500 (0: no NoOp records). */
+  maxIdleIntervalMs?: number;
+  /** Cluster config defaults (num.partitions ...), written on becoming active where the cluster has none. */
+  clusterDefaults?: Readonly<Record<string, string>>;
 }
+
+export const DEFAULT_BROKER_SESSION_TIMEOUT_MS = 9000;
+export const DEFAULT_METADATA_MAX_IDLE_INTERVAL_MS = 500;
 
 export interface ControllerStatus {
   role: RaftRole;
@@ -65,11 +91,17 @@ export interface ControllerNode {
   readCommitted(fromOffset: number, maxEntries: number): Promise<ReadCommittedResult>;
   /** This node's prom-client registry. */
   readonly metrics: RaftMetrics;
+  /** The control plane, with controller.state.machine=metadata. */
+  readonly controlPlane: ControlPlane | undefined;
 }
 
+/**
+ * Starts a controller. With `stateMachine` given, committed entries go to it
+ * (no control plane); otherwise `config.stateMachine` picks one.
+ */
 export async function startControllerNode(
   config: ControllerNodeConfig,
-  stateMachine: StateMachine = new KeyValueStateMachine(),
+  stateMachine?: StateMachine,
 ): Promise<ControllerNode> {
   const node = new ControllerDriver(config, stateMachine);
   await node.start();
@@ -79,15 +111,33 @@ export async function startControllerNode(
 class ControllerDriver implements ControllerNode {
   readonly nodeId: NodeId;
   readonly stateMachine: StateMachine;
+  readonly controlPlane: ControlPlane | undefined;
   readonly #config: ControllerNodeConfig;
   readonly #driver: RaftDriver;
   #metricsServer: MetricsServer | undefined;
   #shutdown: Promise<void> | undefined;
 
-  constructor(config: ControllerNodeConfig, stateMachine: StateMachine) {
+  constructor(config: ControllerNodeConfig, stateMachine: StateMachine | undefined) {
     this.nodeId = config.nodeId;
     this.#config = config;
-    this.stateMachine = stateMachine;
+    const metrics = new RaftMetrics(config.nodeId);
+    if (stateMachine === undefined && (config.stateMachine ?? 'metadata') === 'metadata') {
+      this.controlPlane = new ControlPlane({
+        nodeId: config.nodeId,
+        clusterId: config.clusterId,
+        voters: config.voters,
+        logger: config.logger,
+        metrics: metrics.metrics,
+        random: new SeededRandom(randomInt(0, 2 ** 31)),
+        brokerSessionTimeoutMs: config.brokerSessionTimeoutMs ?? DEFAULT_BROKER_SESSION_TIMEOUT_MS,
+        maxIdleIntervalMs: config.maxIdleIntervalMs ?? DEFAULT_METADATA_MAX_IDLE_INTERVAL_MS,
+        ...(config.clusterDefaults ? { clusterDefaults: config.clusterDefaults } : {}),
+      });
+      this.stateMachine = this.controlPlane.stateMachine;
+    } else {
+      this.stateMachine = stateMachine ?? new KeyValueStateMachine();
+    }
+    const controlPlane = this.controlPlane;
     this.#driver = new RaftDriver(
       {
         nodeId: config.nodeId,
@@ -101,16 +151,28 @@ class ControllerDriver implements ControllerNode {
           host: config.listenHost,
           port: config.listenPort,
           quorum: {
-            append: (records) => this.append(records),
+            append: (records) => {
+              if (controlPlane) {
+                throw new RaftkaError(
+                  'INVALID_REQUEST',
+                  'the Quorum service appends raw records only with controller.state.machine=kv',
+                );
+              }
+              return this.append(records);
+            },
             describeQuorum: () => this.#describeForClient(),
             readCommitted: (fromOffset, maxEntries) => this.readCommitted(fromOffset, maxEntries),
           },
+          ...(controlPlane ? { services: controlPlane.services() } : {}),
         },
         logger: config.logger,
+        metrics,
         ...(config.onFatalError ? { onFatalError: config.onFatalError } : {}),
       },
-      stateMachine,
+      this.stateMachine,
+      controlPlane?.hooks ?? {},
     );
+    controlPlane?.attach(this.#driver);
   }
 
   get metrics(): RaftMetrics {
@@ -172,6 +234,9 @@ class ControllerDriver implements ControllerNode {
   }
 
   async #doShutdown(): Promise<void> {
+    // Heartbeat streams end with SHUTTING_DOWN first: their brokers move to
+    // the next active controller, and are not fenced for it.
+    this.controlPlane?.close();
     await this.#driver.shutdown();
     await this.#metricsServer
       ?.close()

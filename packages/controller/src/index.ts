@@ -1,10 +1,15 @@
 // Controller node driver: runs the Raft core over level storage and gRPC.
+export { ControlPlane, type ControlPlaneOptions, MetadataStateMachine } from './control-plane.js';
+export { ControllerMetrics } from './controller-metrics.js';
 export {
   type ControllerNode,
   type ControllerNodeConfig,
   type ControllerStatus,
+  DEFAULT_BROKER_SESSION_TIMEOUT_MS,
+  DEFAULT_METADATA_MAX_IDLE_INTERVAL_MS,
   startControllerNode,
 } from './controller-node.js';
+export { FakeBroker, type FakeBrokerOptions } from './fake-broker.js';
 export { RaftMetrics } from './metrics.js';
 export {
   driverNowMs,

@@ -98,7 +98,8 @@ export class TestCluster {
         logger: createLogger({ nodeId, role: 'controller', level }),
         ...this.#overrides,
       },
-      new KeyValueStateMachine(),
+      // The control-plane tests ask for the metadata machine; the quorum tests use the key-value one.
+      this.#overrides.stateMachine === 'metadata' ? undefined : new KeyValueStateMachine(),
     );
     this.nodes.set(nodeId, node);
     return node;

@@ -6,15 +6,15 @@
 // Per-item errors travel as `error_code` (Kafka's number, 0 = none) and
 // `error_message`; enums as their proto names. A request that names an
 // unknown enum value is refused with INVALID_REQUEST.
-import { type ErrorName, ErrorCodes, errorNameOf, RaftkaError } from '@raftka/common';
+import { ErrorCodes, type ErrorName, errorNameOf, RaftkaError } from '@raftka/common';
 import type {
+  AllocateProducerIdsRequest,
+  AllocateProducerIdsResponse,
   AlterConfigOp,
   AlterConfigsResource,
   AlterConfigsResult,
   AlterPartitionRequest,
   AlterPartitionResponse,
-  AllocateProducerIdsRequest,
-  AllocateProducerIdsResponse,
   ApiError,
   BrokerHeartbeatRequest,
   BrokerHeartbeatResponse,
@@ -29,9 +29,9 @@ import type {
   CreateTopicResult,
   DeleteTopicResult,
   DescribeConfigsResult,
+  ElectionType,
   ElectLeadersRequest,
   ElectLeadersResult,
-  ElectionType,
   Listener,
   PartitionDescription,
   TopicDescription,
@@ -58,7 +58,9 @@ function ints(value: unknown): number[] {
 }
 
 export function apiErrorToWire(error: ApiError | null): { error_code: number; error_message: string } {
-  return error === null ? { error_code: 0, error_message: '' } : { error_code: error.code, error_message: error.message };
+  return error === null
+    ? { error_code: 0, error_message: '' }
+    : { error_code: error.code, error_message: error.message };
 }
 
 export function apiErrorFromWire(w: Wire): ApiError | null {

@@ -9,6 +9,34 @@ export {
   serverOptions,
 } from './channel-options.js';
 export {
+  type AdminCallContext,
+  type AdminHandlers,
+  adminService,
+  type BrokerLifecycleHandlers,
+  brokerLifecycleService,
+  FORWARDED_HEADER,
+  forwardedMetadata,
+  type HeartbeatStream,
+  type HeartbeatStreamHandler,
+} from './control-plane-services.js';
+export {
+  apiErrorFromWire,
+  apiErrorToRaftkaError,
+  type BrokerState,
+  type ClusterBrokerDescription,
+  type ClusterControllerDescription,
+  type ClusterDescription,
+  type HeartbeatWireRequest,
+  type HeartbeatWireResponse,
+} from './control-plane-wire.js';
+export {
+  AdminClient,
+  BrokerLifecycleClient,
+  type ControllerClientOptions,
+  type HeartbeatStreamClient,
+  type HeartbeatStreamEvents,
+} from './controller-client.js';
+export {
   fromServiceError,
   isPeerUnavailable,
   NotControllerError,
