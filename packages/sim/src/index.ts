@@ -37,10 +37,12 @@ export { RaftProcess, type RaftProcessOptions } from './control-plane/raft-proce
 export {
   type BrokerFailoverSample,
   CONTROL_PLANE_SCENARIO,
+  type ControllerFailoverSample,
   type ControlPlaneSeedOptions,
   controlPlaneReplayCommand,
   DEFAULT_CONTROL_PLANE_FAULT_MS,
   measureBrokerFailover,
+  measureControllerFailover,
   runControlPlaneFaults,
   runControlPlaneSeed,
 } from './control-plane/scenario.js';

@@ -7,7 +7,7 @@
 // mechanism's (deterministic simulated time, not wall clock).
 
 import { describe, expect, test } from 'vitest';
-import { measureBrokerFailover } from '../src/index.js';
+import { measureBrokerFailover, measureControllerFailover } from '../src/index.js';
 
 function summary(samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -35,5 +35,13 @@ describe('broker failover (simulated time)', () => {
       expect(s.failoverMs, `seed ${s.seed}`).toBeGreaterThan(9000 - 2000 - 1);
       expect(s.failoverMs, `seed ${s.seed}`).toBeLessThan(9000 + 1000);
     }
+  });
+
+  test('active controller crash: seeds 1..20', () => {
+    const samples = Array.from({ length: 20 }, (_, i) => measureControllerFailover(i + 1));
+    console.log(`controller crash -> new active controller: ${summary(samples.map((s) => s.activationMs))}`);
+    console.log(`controller crash -> first answer from it: ${summary(samples.map((s) => s.firstHeartbeatMs))}`);
+    // Its followers see the connection close and campaign at once: no fetch timeout (2 s) is waited out.
+    for (const s of samples) expect(s.activationMs, `seed ${s.seed}`).toBeLessThan(2000);
   });
 });

@@ -70,6 +70,8 @@ export class BrokerProcess extends RaftProcess {
   #nextIsrCheckMs = 0;
   #nextCorrelationId = 1;
   #voterCursor = 0;
+  /** Controllers whose connection closed and that have not been heard from since: not worth asking. */
+  readonly #unreachable = new Set<NodeId>();
   readonly #brokerOptions: BrokerProcessOptions;
 
   constructor(options: BrokerProcessOptions, nowMs: number) {
@@ -101,6 +103,7 @@ export class BrokerProcess extends RaftProcess {
     this.#nextCommunicationMs = nowMs;
     this.#caughtUpNudged = false;
     this.#alterInflight.clear();
+    this.#unreachable.clear();
     this.#nextIsrCheckMs = nowMs + this.#brokerOptions.isrCheckIntervalMs;
   }
 
@@ -199,8 +202,14 @@ export class BrokerProcess extends RaftProcess {
     return Math.min(lifecycleMs, this.#nextIsrCheckMs);
   }
 
+  override receive(message: SimMessage, nowMs: number): void {
+    if (!this.paused) this.#unreachable.delete(message.from);
+    super.receive(message, nowMs);
+  }
+
   /** The controller we asked is gone: ask again (the Raft observer will find the new leader). */
   protected peerGone(peer: NodeId, nowMs: number): void {
+    if (this.#brokerOptions.voterIds.includes(peer)) this.#unreachable.add(peer);
     if (this.#lifecycleInflight?.to === peer) {
       this.#lifecycleInflight = undefined;
       this.#nextCommunicationMs = nowMs + this.#brokerOptions.retryBackoffMs;
@@ -208,11 +217,14 @@ export class BrokerProcess extends RaftProcess {
     for (const [key, alter] of this.#alterInflight) if (alter.to === peer) this.#alterInflight.delete(key);
   }
 
+  /** The Raft leader this observer follows, else the next voter whose connection is not known to be closed. */
   #controller(): NodeId {
     const leader = this.raft.leaderId;
-    if (this.#brokerOptions.voterIds.includes(leader)) return leader;
     const voters = this.#brokerOptions.voterIds;
-    return voters[this.#voterCursor++ % voters.length] as NodeId;
+    if (voters.includes(leader) && !this.#unreachable.has(leader)) return leader;
+    const reachable = voters.filter((id) => !this.#unreachable.has(id));
+    const candidates = reachable.length > 0 ? reachable : voters;
+    return candidates[this.#voterCursor++ % candidates.length] as NodeId;
   }
 
   #communicate(nowMs: number): void {

@@ -269,3 +269,46 @@ export function measureBrokerFailover(seed: number, connectionClose: boolean): B
   }
   return { seed, brokerId, partitionsLed: led.length, failoverMs: cluster.nowMs - startMs };
 }
+
+export interface ControllerFailoverSample {
+  seed: number;
+  /** From the active controller's crash to another controller being active (its leader-change committed and applied). */
+  activationMs: number;
+  /** From the crash to the first broker heartbeat answered by the new active controller. */
+  firstHeartbeatMs: number;
+}
+
+/**
+ * Crashes the active controller of a steady cluster (default timings, a
+ * reliable network, connections close) and measures, in simulated time, how
+ * long until a new controller is active and until it has answered a broker.
+ */
+export function measureControllerFailover(seed: number): ControllerFailoverSample {
+  const cluster = new ControlPlaneCluster({
+    ...DEFAULT_CONTROL_PLANE_OPTIONS,
+    seed,
+    brokers: 3,
+    isrShrinkProbability: 0,
+  });
+  setUp(cluster);
+  cluster.world.runFor(cluster.random.int(2000, 4000));
+  const old = cluster.activeController();
+  if (old === undefined) return cluster.world.fail('Scenario', 'no active controller in the steady state');
+  const answeredBefore = new Map(cluster.controllers.map((c) => [c.nodeId, c.answered]));
+  const startMs = cluster.nowMs;
+  cluster.crash(old.nodeId);
+  const successor = () => {
+    const active = cluster.activeController();
+    return active !== undefined && active.nodeId !== old.nodeId ? active : undefined;
+  };
+  if (!cluster.world.runUntil(() => successor() !== undefined, startMs + 60_000)) {
+    cluster.world.fail('Scenario', 'no new active controller within 60 s');
+  }
+  const activationMs = cluster.nowMs - startMs;
+  const next = successor()!;
+  const answered = () => next.up && next.answered > (answeredBefore.get(next.nodeId) ?? 0);
+  if (!cluster.world.runUntil(answered, startMs + 60_000)) {
+    cluster.world.fail('Scenario', 'the new active controller answered nothing within 60 s');
+  }
+  return { seed, activationMs, firstHeartbeatMs: cluster.nowMs - startMs };
+}
