@@ -29,7 +29,7 @@ describe('control plane: brokers against the controller quorum', () => {
   }
 
   beforeAll(async () => {
-    t = startControlPlaneCluster(19_591);
+    t = startControlPlaneCluster(20_091);
     await t.waitForBrokers(BROKER_IDS, 'RUNNING');
   });
   afterAll(async () => {
