@@ -141,6 +141,8 @@ export interface ControlPlaneSeedOptions extends SimulationOptions {
 
 export function controlPlaneReplayCommand(seed: number, options: SimulationOptions): string {
   const parts = ['pnpm raftka sim', `--seed ${seed}`, `--scenario ${CONTROL_PLANE_SCENARIO}`];
+  if (options.voters !== undefined) parts.push(`--voters ${options.voters}`);
+  if (options.observers !== undefined) parts.push(`--observers ${options.observers}`);
   if (options.maxSimTimeMs !== undefined) parts.push(`--max-sim-time-ms ${options.maxSimTimeMs}`);
   parts.push('--trace');
   return parts.join(' ');
@@ -149,10 +151,17 @@ export function controlPlaneReplayCommand(seed: number, options: SimulationOptio
 /** One seed of the control-plane scenario; never throws for a failure of the system under test. */
 export function runControlPlaneSeed(seed: number, options: ControlPlaneSeedOptions = {}): SeedResult {
   const shape = new SeededRandom(seed ^ 0xc0de);
-  const brokers = shape.int(3, 6);
+  // Every draw happens whatever the options say, so overriding one knob does not shift the others.
+  const seedBrokers = shape.int(3, 6);
+  const brokers = options.observers ?? seedBrokers;
+  const controllers = options.voters ?? DEFAULT_CONTROL_PLANE_OPTIONS.controllers;
+  if (brokers < 3 || controllers < 1) {
+    throw new RangeError(`the control-plane scenario needs at least 3 brokers (RF 3 topics) and 1 controller`);
+  }
   const cluster = new ControlPlaneCluster({
     ...DEFAULT_CONTROL_PLANE_OPTIONS,
     seed,
+    controllers,
     brokers,
     trace: options.trace ?? false,
     // Small fetches (down to a record or two, so commit points fall inside a controller's batch),
