@@ -18,11 +18,18 @@
 // away and every broker has seen that, then the node stops.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { isRaftkaError, RaftkaError } from '@raftka/common';
-import { driverNowMs, RaftDriver, type RaftRoleChange, type VoterEndpoint } from '@raftka/controller';
+import { assert, isRaftkaError, RaftkaError } from '@raftka/common';
+import {
+  driverNowMs,
+  RaftDriver,
+  type RaftDriverHooks,
+  type RaftRoleChange,
+  type VoterEndpoint,
+} from '@raftka/controller';
 import type { Logger, MetricsServer, Registry } from '@raftka/observability';
 import { startMetricsServer } from '@raftka/observability';
 import type { RaftConfig } from '@raftka/raft';
+import { TransportServer } from '@raftka/transport';
 import { AdminProxy } from './admin-proxy.js';
 import { asApiError, ControllerChannel } from './controller-channel.js';
 import { BrokerLifecycle, type BrokerState, type LifecycleRequest } from './lifecycle.js';
@@ -55,6 +62,8 @@ export interface BrokerNodeConfig {
   controlledShutdownTimeoutMs?: number;
   metricsPort: number | null;
   metricsHost?: string;
+  /** More registries served on the same /metrics (a combined node's controller metrics). */
+  extraMetricsRegistries?: readonly Registry[];
   logger: Logger;
   /** More metadata listeners (the data path); a logging listener is always there. */
   listeners?: readonly BrokerMetadataListener[];
@@ -94,23 +103,33 @@ export interface BrokerNode {
 }
 
 const DEFAULT_CONTROLLED_SHUTDOWN_TIMEOUT_MS = 30_000;
+const CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Metadata lag gauges are refreshed at least this often, even when nothing is applied. */
 const METRICS_REFRESH_MS = 1000;
 
 export async function startBrokerNode(config: BrokerNodeConfig): Promise<BrokerNode> {
-  const node = new BrokerDriver(config);
+  const node = new BrokerDriver(config, 'observer');
   await node.start();
   return node;
 }
 
-class BrokerDriver implements BrokerNode {
+/**
+ * The broker part of a node. `observer`: it runs its own RaftDriver as an
+ * observer, whose listener is the client port. `shared` (process.roles=
+ * broker,controller): the node's voter RaftDriver is attached before start
+ * (`stateMachine` and `hooks` go into it), and the client port gets its own
+ * server.
+ */
+export class BrokerDriver implements BrokerNode {
   readonly nodeId: number;
   readonly lifecycle: BrokerLifecycle;
   readonly metadata: BrokerMetadataStateMachine;
   readonly metrics: BrokerMetrics;
   readonly #config: BrokerNodeConfig;
   readonly #log: Logger;
-  readonly #raft: RaftDriver;
+  #raft!: RaftDriver;
+  readonly #mode: 'observer' | 'shared';
+  #clientServer: TransportServer | undefined;
   readonly #channel: ControllerChannel;
   readonly #admin: AdminProxy;
   #metricsServer: MetricsServer | undefined;
@@ -123,12 +142,19 @@ class BrokerDriver implements BrokerNode {
   #stopping: Promise<void> | undefined;
   #lastRegistrationError: string | undefined;
 
-  constructor(config: BrokerNodeConfig) {
+  constructor(config: BrokerNodeConfig, mode: 'observer' | 'shared') {
     this.#config = config;
+    this.#mode = mode;
     this.nodeId = config.nodeId;
     this.#log = config.logger.child({ component: 'broker' });
-    if (config.voters.some((v) => v.nodeId === config.nodeId)) {
-      throw new RaftkaError('INVALID_CONFIG', `broker ${config.nodeId} is a voter; a broker-only node observes`);
+    const isVoter = config.voters.some((v) => v.nodeId === config.nodeId);
+    if (isVoter !== (mode === 'shared')) {
+      throw new RaftkaError(
+        'INVALID_CONFIG',
+        isVoter
+          ? `broker ${config.nodeId} is a voter; a broker-only node observes`
+          : `node ${config.nodeId} runs a controller but is not a voter`,
+      );
     }
     this.metrics = new BrokerMetrics(config.nodeId);
     this.metadata = new BrokerMetadataStateMachine(config.nodeId);
@@ -166,10 +192,11 @@ class BrokerDriver implements BrokerNode {
       clusterId: config.clusterId,
       voters: config.voters,
       activeController: () => {
-        const leaderId = this.#raft.raft?.leaderId ?? -1;
+        const leaderId = this.#raft?.raft?.leaderId ?? -1;
         return leaderId >= 0 ? this.#raft.endpointOf(leaderId) : undefined;
       },
     });
+    if (mode === 'shared') return;
     this.#raft = new RaftDriver(
       {
         nodeId: config.nodeId,
@@ -184,28 +211,56 @@ class BrokerDriver implements BrokerNode {
         onFatalError: (err) => this.#failed(err),
       },
       this.metadata,
-      {
-        onRoleChange: (change) => this.#onRoleChange(change),
-        onIdle: () => this.#onMetadataApplied(),
-      },
+      this.hooks,
     );
   }
 
+  /** What the RaftDriver calls back: a new leader moves the heartbeat stream; applied metadata is reported. */
+  get hooks(): RaftDriverHooks {
+    return {
+      onRoleChange: (change) => this.#onRoleChange(change),
+      onIdle: () => this.#onMetadataApplied(),
+    };
+  }
+
+  /** Shared mode: the node's voter driver, whose state machine feeds `metadata`. Before `start()`. */
+  attach(driver: RaftDriver): void {
+    assert(this.#mode === 'shared' && this.#raft === undefined, 'attach() is for a shared driver, once');
+    this.#raft = driver;
+  }
+
   get port(): number {
-    return this.#raft.port;
+    return this.#clientServer?.port ?? this.#raft.port;
   }
 
   get metricsPort(): number | null {
     return this.#metricsServer?.port ?? null;
   }
 
+  /** Observer mode: starts the Raft driver too. Shared mode: the owner starts the driver first. */
   async start(): Promise<void> {
-    await this.#raft.start();
+    if (this.#mode === 'observer') {
+      await this.#raft.start();
+    } else {
+      assert(this.#raft !== undefined, 'a shared broker needs attach() before start()');
+      this.#clientServer = await TransportServer.start({
+        nodeId: this.nodeId,
+        clusterId: this.#config.clusterId,
+        host: this.#config.listenHost,
+        port: this.#config.listenPort,
+        maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES,
+        services: [this.#admin.service()],
+      });
+    }
     // Register the port actually bound (0 in tests means "any").
-    this.lifecycle.setListeners(this.lifecycle.listeners.map((l) => ({ ...l, port: this.#raft.port })));
+    this.lifecycle.setListeners(this.lifecycle.listeners.map((l) => ({ ...l, port: this.port })));
     if (this.#config.metricsPort !== null) {
       this.#metricsServer = await startMetricsServer(
-        combinedRegistry([this.metrics.metrics.registry, this.#raft.metrics.metrics.registry]),
+        combinedRegistry([
+          this.metrics.metrics.registry,
+          this.#raft.metrics.metrics.registry,
+          ...(this.#config.extraMetricsRegistries ?? []),
+        ]),
         this.#config.metricsPort,
         this.#config.metricsHost ?? '127.0.0.1',
       );
@@ -417,7 +472,11 @@ class BrokerDriver implements BrokerNode {
     if (this.#metricsTimer) clearInterval(this.#metricsTimer);
     await this.#channel.close();
     this.#admin.close();
-    const results = await Promise.allSettled([this.#raft.shutdown(), this.#metricsServer?.close()]);
+    // A shared driver belongs to the node; it stops it after the broker part.
+    const results = await Promise.allSettled([
+      this.#mode === 'observer' ? this.#raft.shutdown() : this.#clientServer?.close(),
+      this.#metricsServer?.close(),
+    ]);
     for (const r of results) if (r.status === 'rejected') this.#log.warn({ err: r.reason }, 'error while closing');
     this.#log.info('broker stopped');
   }

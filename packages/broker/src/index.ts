@@ -5,7 +5,14 @@
 // controller. Partitions, replica fetchers and produce/fetch come next.
 
 export { AdminProxy, type AdminProxyOptions } from './admin-proxy.js';
-export { type BrokerNode, type BrokerNodeConfig, type BrokerStatus, startBrokerNode } from './broker-node.js';
+export {
+  BrokerDriver,
+  type BrokerNode,
+  type BrokerNodeConfig,
+  type BrokerStatus,
+  startBrokerNode,
+} from './broker-node.js';
+export { type CombinedNode, type CombinedNodeConfig, startCombinedNode } from './combined-node.js';
 export { ControllerChannel, type ControllerChannelOptions } from './controller-channel.js';
 export {
   BROKER_STATE_VALUE,
