@@ -63,8 +63,17 @@ export const INITIAL_QUORUM_STATE: QuorumStateRecord = Object.freeze({ epoch: 0,
 export class RaftStorage {
   readonly #db: Db;
   readonly location: string;
-  /** Lowest entry key that may exist (all below were deleted). */
+  /** Lowest entry key that may exist (all below were deleted, or are being cleared). */
   #firstOffset = 0;
+  /** The log start: entries below it are folded into the snapshot and never read. */
+  #logStart = 0;
+  /**
+   * Background range deletion of entries below the log start. The log start
+   * itself moves in the atomic batch; the keys below it are garbage from then
+   * on (load() and readEntries() never look below it), so they are removed
+   * after the batch, without holding up the Ready loop for a large range.
+   */
+  #clearing: Promise<void> = Promise.resolve();
   /** One past the highest stored entry. */
   #endOffset = 0;
   #snapshotChunkCount = 0;
@@ -159,6 +168,7 @@ export class RaftStorage {
     }
 
     this.#firstOffset = Math.min(lowestKey ?? logStart, logStart);
+    this.#logStart = logStart;
     this.#endOffset = expected;
     this.#loaded = true;
     return snapshot ? { quorumState, snapshot, entries } : { quorumState, entries };
@@ -201,8 +211,10 @@ export class RaftStorage {
     const batch = this.#db.batch();
     let first = this.#firstOffset;
     let end = this.#endOffset;
+    let logStart = this.#logStart;
     let snapshotChunkCount = this.#snapshotChunkCount;
     let ops = 0;
+    let clearBelow: { from: number; to: number } | undefined;
 
     if (ready.quorumState) {
       batch.put(QUORUM_STATE_KEY, frameJson(ready.quorumState));
@@ -217,14 +229,14 @@ export class RaftStorage {
       // A snapshot from the leader replaces the whole log.
       for (let offset = first; offset < end; offset++, ops++) batch.del(entryKey(offset));
       snapshotChunkCount = putSnapshot(batch, ready.snapshot, snapshotChunkCount);
-      first = end = ready.snapshot.id.endOffset;
+      first = end = logStart = ready.snapshot.id.endOffset;
       batch.put(LOG_START_KEY, encodeOffset(first));
       ops++;
     }
     if (ready.deleteBefore !== undefined && ready.deleteBefore > first) {
       const upTo = Math.min(ready.deleteBefore, end);
-      for (let offset = first; offset < upTo; offset++, ops++) batch.del(entryKey(offset));
-      first = ready.deleteBefore;
+      if (upTo > first) clearBelow = { from: first, to: upTo };
+      first = logStart = ready.deleteBefore;
       end = Math.max(end, first);
       batch.put(LOG_START_KEY, encodeOffset(first));
       ops++;
@@ -250,7 +262,14 @@ export class RaftStorage {
     }
     this.#firstOffset = first;
     this.#endOffset = end;
+    this.#logStart = logStart;
     this.#snapshotChunkCount = snapshotChunkCount;
+    if (clearBelow) {
+      const range = { gte: entryKey(clearBelow.from), lt: entryKey(clearBelow.to) };
+      // A failed clear leaves garbage below the log start, which nothing
+      // reads; a failing disk shows up in the next persist() anyway.
+      this.#clearing = this.#clearing.then(() => this.#db.clear(range)).catch(() => {});
+    }
   }
 
   /**
@@ -283,7 +302,7 @@ export class RaftStorage {
   async readEntries(fromOffset: number, endOffset: number, maxEntries: number): Promise<LogEntry[]> {
     assert(this.#loaded && !this.#closed, 'readEntries() needs an open, loaded storage');
     assert(maxEntries > 0, 'maxEntries must be positive');
-    const from = Math.max(fromOffset, 0);
+    const from = Math.max(fromOffset, this.#logStart);
     const end = Math.min(endOffset, this.#endOffset);
     const entries: LogEntry[] = [];
     if (from >= end) return entries;
@@ -303,6 +322,7 @@ export class RaftStorage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#clearing;
     await this.#db.close();
   }
 }

@@ -122,6 +122,35 @@ describe('RaftStorage', () => {
     await again.close();
   });
 
+  it('moves the log start atomically and clears the entries below it afterwards', async () => {
+    const storage = await reopen();
+    await storage.load();
+    await storage.persist(ready({ entries: range(0, 500, 1) }));
+    await storage.saveSnapshot({ id: { endOffset: 400, epoch: 1 }, data: new Uint8Array([4]) });
+    await storage.persist(ready({ deleteBefore: 400, entries: range(500, 502, 1) }));
+    expect(storage.offsets).toEqual({ firstOffset: 400, endOffset: 502 });
+    // Reads never reach below the log start, cleared yet or not.
+    expect((await storage.readEntries(0, 1000, 3)).map((e) => e.offset)).toEqual([400, 401, 402]);
+    await storage.close(); // waits for the background clear
+
+    const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.open();
+    const below: Buffer[] = [];
+    for await (const key of raw.keys({
+      gte: Buffer.from([0x65]),
+      lt: Buffer.from([0x65, 0, 0, 0, 0, 0, 0, 1, 0x90]),
+    })) {
+      below.push(key);
+    }
+    await raw.close();
+    expect(below).toEqual([]);
+
+    const again = await reopen();
+    const state = await again.load();
+    expect(state.entries.map((e) => e.offset)).toEqual(range(400, 502, 1).map((e) => e.offset));
+    await again.close();
+  });
+
   it('loads only entries at or above the snapshot when deletion trails it', async () => {
     const storage = await reopen();
     await storage.load();
