@@ -9,6 +9,8 @@ import { QuorumClient } from '@raftka/transport';
 
 /** Faster than the defaults so the tests stay short, still well above loopback latency. */
 export const TEST_OVERRIDES = [
+  // These tests write raw records through the Quorum service's Append: the key-value machine.
+  'controller.state.machine=kv',
   'controller.quorum.election.timeout.ms=500',
   'controller.quorum.fetch.timeout.ms=1000',
   'controller.quorum.fetch.max.wait.ms=250',

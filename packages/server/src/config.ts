@@ -8,6 +8,7 @@
 // description. Bad or missing values fail fast with one message listing every
 // problem, before the node touches its data directory.
 import { RaftkaError } from '@raftka/common';
+import { CONFIG_SCHEMA as METADATA_CONFIG_SCHEMA, validateConfigValue } from '@raftka/metadata';
 
 export type ConfigType = 'int' | 'string' | 'list' | 'boolean' | 'voters' | 'roles';
 
@@ -198,6 +199,24 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
       'A starting broker retries its registration with the active controller for this long, then exits with an error.',
   },
   {
+    name: 'controller.state.machine',
+    type: 'string',
+    default: 'metadata',
+    roles: ['controller'],
+    description:
+      'Raftka-only. What the controllers replicate: `metadata` (the control plane: brokers, topics, configs) or `kv` (a key-value test machine written through the Quorum service, for the quorum tests and `raftka bench quorum`). All controllers of a cluster must agree.',
+  },
+  {
+    name: 'metadata.max.idle.interval.ms',
+    type: 'int',
+    default: 500,
+    unit: 'ms',
+    min: 0,
+    roles: ['controller'],
+    description:
+      'The active controller appends a NoOp record after this long without other writes, so the high watermark keeps moving and brokers can tell they are caught up; 0 turns it off.',
+  },
+  {
     name: 'metrics.port',
     type: 'int',
     default: null,
@@ -254,6 +273,16 @@ export interface NodeConfig {
   brokerHeartbeatIntervalMs: number;
   brokerSessionTimeoutMs: number;
   initialBrokerRegistrationTimeoutMs: number;
+  /** controller.state.machine. */
+  controllerStateMachine: 'metadata' | 'kv';
+  /** metadata.max.idle.interval.ms. */
+  metadataMaxIdleIntervalMs: number;
+  /**
+   * Cluster-level config defaults given in this node's configuration
+   * (num.partitions ...; the metadata package's schema), canonical values.
+   * The active controller writes those the cluster has no value for yet.
+   */
+  clusterDefaults: Record<string, string>;
   /** Every key with its effective value, for logging at start. */
   effective: Record<string, string>;
 }
@@ -300,8 +329,18 @@ export function parseVoters(value: string): Voter[] {
 export function resolveConfig(raw: Map<string, string>): NodeConfig {
   const problems: string[] = [];
   const known = new Map(CONFIG_SCHEMA.map((k) => [k.name, k]));
-  for (const key of raw.keys()) {
-    if (!known.has(key)) problems.push(`unknown key "${key}"`);
+  const clusterDefaults: Record<string, string> = {};
+  for (const [key, text] of raw) {
+    if (known.has(key)) continue;
+    if (CLUSTER_DEFAULT_KEYS.has(key)) {
+      try {
+        clusterDefaults[key] = validateConfigValue('cluster', key, text);
+      } catch (e) {
+        problems.push(`${key}=${text}: ${(e as Error).message}`);
+      }
+      continue;
+    }
+    problems.push(`unknown key "${key}"`);
   }
   const values = new Map<string, unknown>();
   for (const key of CONFIG_SCHEMA) {
@@ -358,9 +397,15 @@ export function resolveConfig(raw: Map<string, string>): NodeConfig {
     brokerHeartbeatIntervalMs: get('broker.heartbeat.interval.ms'),
     brokerSessionTimeoutMs: get('broker.session.timeout.ms'),
     initialBrokerRegistrationTimeoutMs: get('initial.broker.registration.timeout.ms'),
-    effective: Object.fromEntries(
-      CONFIG_SCHEMA.map((k) => [k.name, raw.get(k.name) ?? (k.default === null ? '' : String(k.default))]),
-    ),
+    controllerStateMachine: get('controller.state.machine'),
+    metadataMaxIdleIntervalMs: get('metadata.max.idle.interval.ms'),
+    clusterDefaults,
+    effective: {
+      ...Object.fromEntries(
+        CONFIG_SCHEMA.map((k) => [k.name, raw.get(k.name) ?? (k.default === null ? '' : String(k.default))]),
+      ),
+      ...clusterDefaults,
+    },
   };
 }
 
@@ -381,6 +426,9 @@ function parseValue(key: ConfigKey, text: string): unknown {
       if (text === '') throw new Error('must not be empty');
       if (key.name === 'log.level' && !LOG_LEVELS.includes(text)) {
         throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`);
+      }
+      if (key.name === 'controller.state.machine' && text !== 'metadata' && text !== 'kv') {
+        throw new Error('must be metadata or kv');
       }
       return text;
     case 'list':
@@ -526,11 +574,30 @@ export function loadRawConfig(fileText: string | null, fileName: string, overrid
   return raw;
 }
 
-/** The schema as a Markdown table, for docs/configuration.md. */
+/**
+ * Keys of the metadata package's config schema that a cluster can default
+ * (num.partitions, default.replication.factor, min.insync.replicas, the
+ * leader rebalancing knobs ...). A controller's configuration may give them;
+ * they are validated by that schema, not duplicated here.
+ */
+const CLUSTER_DEFAULT_KEYS: ReadonlySet<string> = new Set(
+  METADATA_CONFIG_SCHEMA.filter((k) => k.scopes.includes('cluster')).map((k) => k.name),
+);
+
+/** The schema as a Markdown table, for docs/configuration.md, then the cluster defaults a controller may give. */
 export function configTableMarkdown(): string {
   const rows = CONFIG_SCHEMA.map((k) => {
     const def = k.default === undefined ? '(required)' : k.default === null ? '(unset)' : `\`${k.default}\``;
     return `| \`${k.name}\` | ${k.type} | ${def} | ${k.unit ?? ''} | ${k.roles.join(', ')} | ${k.description} |`;
   });
-  return ['| key | type | default | unit | roles | meaning |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  const clusterRows = METADATA_CONFIG_SCHEMA.filter((k) => k.scopes.includes('cluster')).map(
+    (k) =>
+      `| \`${k.name}\` | ${k.type} | \`${k.defaultValue}\` | ${k.unit ?? ''} | controller | Cluster default (see metadata.md). ${k.doc} |`,
+  );
+  return [
+    '| key | type | default | unit | roles | meaning |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    ...clusterRows,
+  ].join('\n');
 }

@@ -40,7 +40,13 @@ export interface QuorumBenchResult {
 
 export async function runQuorumBench(o: QuorumBenchOptions): Promise<QuorumBenchResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'raftka-bench-quorum-'));
-  const cluster = new LocalCluster({ dataDir, basePort: o.basePort, overrides: o.overrides, logLevel: 'warn' });
+  // Raw Appends through the Quorum service need the key-value state machine.
+  const cluster = new LocalCluster({
+    dataDir,
+    basePort: o.basePort,
+    overrides: ['controller.state.machine=kv', ...o.overrides],
+    logLevel: 'warn',
+  });
   const clients = nodeClients(cluster.clusterId, cluster.endpoints);
   const writer = new QuorumClient({
     clusterId: cluster.clusterId,

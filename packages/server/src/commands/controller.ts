@@ -45,6 +45,10 @@ export async function runController(options: NodeCommandOptions): Promise<void> 
     appendLingerMs: config.appendLingerMs,
     snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
     logger,
+    stateMachine: config.controllerStateMachine,
+    brokerSessionTimeoutMs: config.brokerSessionTimeoutMs,
+    maxIdleIntervalMs: config.metadataMaxIdleIntervalMs,
+    clusterDefaults: config.clusterDefaults,
   });
   logger.info({ port: node.port, metricsPort: node.metricsPort }, 'controller listening');
 
