@@ -6,6 +6,7 @@
 import { tmpdir } from 'node:os';
 import { isRaftkaError } from '@raftka/common';
 import { Command, Option } from 'commander';
+import { registerAdminCommands } from './commands/admin.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -107,6 +108,8 @@ bench
     // With --json the bench prints its human-readable lines nowhere and the JSON object last.
     await runLogBench({ dir: opts.dir, json: Boolean(opts.json), sizeGiB: opts.sizeGib, log: (l) => console.log(l) });
   });
+
+registerAdminCommands(program);
 
 const config = program.command('config').description('configuration keys');
 config
