@@ -4,8 +4,18 @@
 // shutdown (leadership moves off this broker before it exits 0); a second
 // one exits at once. A broker that cannot register within
 // initial.broker.registration.timeout.ms exits 1 with the reason.
-import { type BrokerNode, startBrokerNode } from '@raftka/broker';
-import { createLogger, type LogLevel } from '@raftka/observability';
+//
+// With process.roles=broker,controller the node is a voter running both
+// roles in one process (startCombinedNode): the broker part shuts down in a
+// controlled way first, then the controller resigns.
+import {
+  type BrokerNode,
+  type BrokerNodeConfig,
+  type CombinedNode,
+  startBrokerNode,
+  startCombinedNode,
+} from '@raftka/broker';
+import { createLogger, type Logger, type LogLevel } from '@raftka/observability';
 import type { NodeConfig } from '../config.js';
 import { ensureMetaProperties } from '../meta-properties.js';
 import { type NodeCommandOptions, readNodeConfig } from './controller.js';
@@ -15,15 +25,14 @@ export async function runBroker(options: NodeCommandOptions): Promise<void> {
   if (!config.roles.includes('broker')) {
     throw new Error(`process.roles=${config.roles.join(',')} has no broker role; use \`raftka controller\``);
   }
-  if (config.roles.includes('controller')) {
-    throw new Error(
-      'process.roles=broker,controller is not available from `raftka broker` yet; run the controller and the broker as separate processes',
-    );
-  }
-  const logger = createLogger({ nodeId: config.nodeId, role: 'broker', level: config.logLevel as LogLevel });
+  const combined = config.roles.includes('controller');
+  const role = combined ? 'broker,controller' : 'broker';
+  const logger = createLogger({ nodeId: config.nodeId, role, level: config.logLevel as LogLevel });
   const meta = ensureMetaProperties(config.metadataLogDir, config.clusterId, config.nodeId);
-  logger.info({ config: config.effective, metaProperties: meta }, 'starting broker');
-  const node = await startBroker(config, logger);
+  logger.info({ config: config.effective, metaProperties: meta }, `starting ${role} node`);
+  const node: BrokerNode | CombinedNode = combined
+    ? await startCombined(config, logger)
+    : await startBroker(config, logger);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -48,10 +57,28 @@ export async function runBroker(options: NodeCommandOptions): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-export function startBroker(config: NodeConfig, logger: ReturnType<typeof createLogger>): Promise<BrokerNode> {
+export function startBroker(config: NodeConfig, logger: Logger): Promise<BrokerNode> {
+  return startBrokerNode(brokerNodeConfig(config, logger));
+}
+
+export function startCombined(config: NodeConfig, logger: Logger): Promise<CombinedNode> {
+  if (config.controllerStateMachine !== 'metadata') {
+    throw new Error('process.roles=broker,controller needs controller.state.machine=metadata');
+  }
+  return startCombinedNode({
+    ...brokerNodeConfig(config, logger),
+    controllerHost: config.listenHost,
+    controllerPort: config.listenPort,
+    appendLingerMs: config.appendLingerMs,
+    maxIdleIntervalMs: config.metadataMaxIdleIntervalMs,
+    clusterDefaults: config.clusterDefaults,
+  });
+}
+
+function brokerNodeConfig(config: NodeConfig, logger: Logger): BrokerNodeConfig {
   const listener = config.brokerListener;
   if (listener === null) throw new Error('a broker needs a PLAINTEXT listener');
-  return startBrokerNode({
+  return {
     nodeId: config.nodeId,
     clusterId: config.clusterId,
     voters: config.voters,
@@ -81,5 +108,5 @@ export function startBroker(config: NodeConfig, logger: ReturnType<typeof create
       // Let pino flush the fatal line first.
       setTimeout(() => process.exit(1), 50);
     },
-  });
+  };
 }

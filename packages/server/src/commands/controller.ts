@@ -20,7 +20,10 @@ export function readNodeConfig(options: NodeCommandOptions): NodeConfig {
 export async function runController(options: NodeCommandOptions): Promise<void> {
   const config = readNodeConfig(options);
   if (config.roles.includes('broker')) {
-    throw new Error('process.roles=broker is not available yet: this release runs controller nodes only');
+    // One process for both roles (or a broker alone): the broker command runs it.
+    const { runBroker } = await import('./broker.js');
+    await runBroker(options);
+    return;
   }
   const logger = createLogger({ nodeId: config.nodeId, role: 'controller', level: config.logLevel as LogLevel });
   const meta = ensureMetaProperties(config.metadataLogDir, config.clusterId, config.nodeId);
