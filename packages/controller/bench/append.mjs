@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../observability/dist/index.js';
 import { DEFAULT_RAFT_CONFIG } from '../../raft/dist/index.js';
 import { QuorumClient } from '../../transport/dist/index.js';
-import { startControllerNode } from '../dist/index.js';
+import { KeyValueStateMachine, startControllerNode } from '../dist/index.js';
 
 const appendsPerCase = Number(process.argv[2] ?? 5000);
 const cases = [
@@ -45,19 +45,22 @@ async function runCase({ via, lingerMs, concurrency, records }) {
   const dirs = await Promise.all(voters.map((v) => mkdtemp(join(tmpdir(), `raftka-bench-${v.nodeId}-`))));
   const nodes = await Promise.all(
     voters.map((v, i) =>
-      startControllerNode({
-        nodeId: v.nodeId,
-        clusterId: 'bench',
-        voters,
-        listenHost: '127.0.0.1',
-        listenPort: v.port,
-        metadataLogDir: dirs[i],
-        metricsPort: null,
-        raft: DEFAULT_RAFT_CONFIG,
-        appendLingerMs: lingerMs,
-        snapshotMaxBytesBetween: 20 * 1024 * 1024,
-        logger: createLogger({ nodeId: v.nodeId, role: 'controller', level: 'warn' }),
-      }),
+      startControllerNode(
+        {
+          nodeId: v.nodeId,
+          clusterId: 'bench',
+          voters,
+          listenHost: '127.0.0.1',
+          listenPort: v.port,
+          metadataLogDir: dirs[i],
+          metricsPort: null,
+          raft: DEFAULT_RAFT_CONFIG,
+          appendLingerMs: lingerMs,
+          snapshotMaxBytesBetween: 20 * 1024 * 1024,
+          logger: createLogger({ nodeId: v.nodeId, role: 'controller', level: 'warn' }),
+        },
+        new KeyValueStateMachine(),
+      ),
     ),
   );
   while (!nodes.some((n) => n.status().role === 'leader')) await new Promise((r) => setTimeout(r, 10));
