@@ -108,6 +108,8 @@ export class RaftControllerNode implements SimNode {
   #clockOffsetMs = 0;
   /** The Ready whose fsync is in progress; the driver does nothing else until it completes. */
   #syncing: { ready: Ready; doneAtMs: number } | undefined;
+  /** Set while the process is paused (a GC or VM stall): it does nothing until then. */
+  #pausedUntilMs: number | undefined;
   /** What arrived while syncing, to run in order once the fsync is done. */
   #inbox: ((nowMs: number) => void)[] = [];
 
@@ -158,7 +160,7 @@ export class RaftControllerNode implements SimNode {
   }
 
   tick(nowMs: number): void {
-    if (this.#syncing !== undefined) return;
+    if (this.#busy) return;
     const localMs = this.#localMs(nowMs);
     this.core.tick(localMs);
     this.#drain(localMs);
@@ -169,12 +171,35 @@ export class RaftControllerNode implements SimNode {
     if (core === undefined) return Number.POSITIVE_INFINITY;
     // A driver blocked in fsync runs no timers; the completion event wakes it.
     if (this.#syncing !== undefined) return this.#syncing.doneAtMs;
+    if (this.#pausedUntilMs !== undefined) return this.#pausedUntilMs;
     return core.nextDeadlineMs() - this.#clockOffsetMs;
   }
 
-  /** Queues an event that arrives while an fsync is in progress; true if it was queued. */
+  get #busy(): boolean {
+    return this.#syncing !== undefined || this.#pausedUntilMs !== undefined;
+  }
+
+  /**
+   * Stalls the process for `durationMs` (a long GC pause, a frozen VM): timers
+   * do not fire and arriving events queue up, then all of it runs at once.
+   * False if the node is down or already stalled.
+   */
+  pause(nowMs: number, durationMs: number): boolean {
+    if (!this.up || this.#busy) return false;
+    const untilMs = nowMs + durationMs;
+    const incarnation = this.incarnation;
+    this.#pausedUntilMs = untilMs;
+    this.#options.scheduleAt(untilMs, `resume ${this.nodeId}`, (resumeMs) => {
+      if (this.incarnation !== incarnation) return;
+      this.#pausedUntilMs = undefined;
+      this.#runInbox(resumeMs);
+    });
+    return true;
+  }
+
+  /** Queues an event that arrives while an fsync or a pause is in progress; true if it was queued. */
   #deferred(run: (nowMs: number) => void): boolean {
-    if (this.#syncing === undefined) return false;
+    if (!this.#busy) return false;
     assert(this.#inbox.length < INBOX_MAX, () => `node ${this.nodeId}: inbox overflow while syncing`);
     this.#inbox.push(run);
     return true;
@@ -211,6 +236,7 @@ export class RaftControllerNode implements SimNode {
     assert(this.up, () => `node ${this.nodeId} is already down`);
     this.#core = undefined;
     this.#syncing = undefined;
+    this.#pausedUntilMs = undefined;
     this.#inbox = [];
     this.incarnation++;
     const batches = this.disk.unsyncedBatches;
@@ -273,7 +299,7 @@ export class RaftControllerNode implements SimNode {
 
   /** Runs what queued up during an fsync, until another fsync starts. */
   #runInbox(nowMs: number): void {
-    while (this.#syncing === undefined && this.#inbox.length > 0) {
+    while (!this.#busy && this.#inbox.length > 0) {
       const run = this.#inbox.shift() as (nowMs: number) => void;
       run(nowMs);
     }

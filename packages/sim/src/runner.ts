@@ -104,7 +104,6 @@ export function replayCommand(
 export function runSeed(seed: number, options: SimulationOptions = {}): SeedResult {
   const scenarioName = options.scenario ?? 'random';
   if (scenarioName === CONTROL_PLANE_SCENARIO) return runControlPlaneSeed(seed, options);
-  const scenario = findScenario(scenarioName, { durationMs: options.maxSimTimeMs ?? DEFAULT_RANDOM_SIM_TIME_MS });
   // Cluster shape for the random scenario comes from the seed, so a bare `--seed` replays it.
   // Every draw happens whatever the options say, so overriding one knob does not shift the others.
   const shape = new SeededRandom(seed ^ 0x5eed);
@@ -114,6 +113,11 @@ export function runSeed(seed: number, options: SimulationOptions = {}): SeedResu
   const randomEarlyFetchResponses = shape.chance(0.5);
   const randomSlowFsync = shape.chance(0.5);
   const randomFsyncLatencyMaxMs = shape.int(1, 11);
+  const randomPauses = shape.chance(0.5);
+  const scenario = findScenario(scenarioName, {
+    durationMs: options.maxSimTimeMs ?? DEFAULT_RANDOM_SIM_TIME_MS,
+    pauses: randomPauses,
+  });
   const isRandom = scenarioName === 'random';
   const voters = scenario.voters ?? options.voters ?? (isRandom ? randomVoters : 3);
   const observers = options.observers ?? (isRandom ? randomObservers : 0);

@@ -5,7 +5,7 @@
 // and the runner ends every scenario by healing everything and requiring
 // convergence. Scenario expectations fail as the "Scenario" invariant.
 
-import { assert } from '@raftka/common';
+import { assert, SeededRandom } from '@raftka/common';
 import type { NodeId } from '@raftka/raft';
 import type { RaftCluster } from './cluster.js';
 import type { InvariantName } from './invariants.js';
@@ -206,6 +206,21 @@ const singleNodeDataLoss: Scenario = {
 export interface RandomFaultOptions {
   /** Simulated time of the fault phase. */
   durationMs: number;
+  /** Also stall processes now and then (drawn from a stream of their own). */
+  pauses?: boolean;
+}
+
+const PAUSE_PROBABILITY = 0.15;
+
+/** Now and then a running node stalls for 0.1-3 s, long enough to miss its leadership or its fetch deadline. */
+function maybePause(cluster: RaftCluster, random: SeededRandom): void {
+  if (!random.chance(PAUSE_PROBABILITY)) return;
+  const up = cluster.upNodes();
+  if (up.length === 0) return;
+  const node = random.pick(up);
+  const durationMs = random.int(100, 3000);
+  if (node.pause(cluster.nowMs, durationMs))
+    cluster.world.record(`pause ${node.nodeId} ${durationMs}ms`, 11, node.nodeId, 0);
 }
 
 /** One kind of fault of the random mode; `share` is its probability per step. */
@@ -348,10 +363,12 @@ export function randomFaults(options: RandomFaultOptions): Scenario {
     description: 'random crashes, restarts, partitions, message loss, duplication and delay, with quiet stretches',
     run(cluster) {
       const endMs = cluster.nowMs + options.durationMs;
+      const pauseRandom = options.pauses ? new SeededRandom((cluster.options.seed ^ 0x9a05e000) >>> 0) : undefined;
       cluster.startClient();
       for (let step = 0; cluster.nowMs < endMs && step < RANDOM_STEPS_MAX; step++) {
         const fault = pickFault(cluster.random.next());
         const runForMs = fault.apply(cluster);
+        if (pauseRandom !== undefined) maybePause(cluster, pauseRandom);
         cluster.world.record(`fault ${fault.name} ${cluster.describeFaults()}`, 10, step, 0);
         cluster.world.runFor(runForMs);
       }

@@ -278,4 +278,43 @@ describe('RaftControllerNode with slow fsyncs', () => {
     world.restart(1);
     expect(node.disk.durable.entries.map((e) => e.kind)).toEqual(['leader-change']);
   });
+
+  test('a paused process runs no timers and queues what arrives until it resumes', () => {
+    const world = new World({ seed: 2, trace: false, eventsMax: 10_000, disconnectDelayMaxMs: 10 });
+    const ignore = (): void => {};
+    const observer = {
+      sendingEarly: ignore,
+      persisted: ignore,
+      truncated: ignore,
+      installing: ignore,
+      applying: ignore,
+      restarted: ignore,
+    };
+    const node = new RaftControllerNode(
+      {
+        config: { ...SIM_RAFT_CONFIG, nodeId: 1, voters: [1] },
+        createCore: soloCore(),
+        random: new SeededRandom(2),
+        send: (message) => world.send(message),
+        clockSeed: 2,
+        snapshotEveryEntries: 1000,
+        observer,
+        fsyncLatencyMs: () => 0,
+        scheduleAt: (timeMs, label, run) => world.at(timeMs, label, run),
+      },
+      0,
+    );
+    world.addNode(node);
+    world.start();
+    expect(node.core.highWatermark).toBe(1);
+    expect(node.pause(0, 500)).toBe(true);
+    expect(node.pause(0, 500)).toBe(false);
+    expect(node.nextDeadlineMs()).toBe(500);
+    expect(node.propose([encodeRecord('k', 'a')], 0)).toBeUndefined();
+    world.runFor(499);
+    expect(node.core.logEndOffset).toBe(1);
+    world.runFor(1);
+    expect(node.core.logEndOffset).toBe(2);
+    expect(node.stateMachine.kv.get('k')).toBe('a');
+  });
 });
