@@ -98,6 +98,29 @@ bench
   });
 
 bench
+  .command('controller')
+  .description(
+    '3 controllers + 3 brokers on loopback: create partitions, propagation to brokers, leader moves after SIGKILL of a broker, controller failover',
+  )
+  .option('--json', 'print one JSON object as the last line')
+  .option('--partitions <n>', 'partitions of the bench topic (RF 3)', int, 10_000)
+  .option('--trials <n>', 'kill trials for each failover measurement', int, 5)
+  .option('--base-port <port>', 'first controller port', int, 19491)
+  .option('-o, --override <key=value>', 'config override for every node (repeatable)', collect, [])
+  .action(async (opts) => {
+    const { runControllerBench } = await import('./bench/controller.js');
+    const result = await runControllerBench({
+      json: Boolean(opts.json),
+      partitions: opts.partitions,
+      trials: opts.trials,
+      basePort: opts.basePort,
+      overrides: opts.override,
+      log: (l) => console.log(l),
+    });
+    if (opts.json) console.log(JSON.stringify(result));
+  });
+
+bench
   .command('log')
   .description('partition log: append, read and recovery throughput against plain sequential writes')
   .option('--json', 'print one JSON object as the last line')
