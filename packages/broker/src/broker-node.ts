@@ -26,10 +26,11 @@ import {
   type RaftRoleChange,
   type VoterEndpoint,
 } from '@raftka/controller';
+import type { AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartitionResponse } from '@raftka/metadata';
 import type { Logger, MetricsServer, Registry } from '@raftka/observability';
 import { startMetricsServer } from '@raftka/observability';
 import type { RaftConfig } from '@raftka/raft';
-import { TransportServer } from '@raftka/transport';
+import { BrokerLifecycleClient, TransportServer } from '@raftka/transport';
 import { AdminProxy } from './admin-proxy.js';
 import { asApiError, ControllerChannel } from './controller-channel.js';
 import { BrokerLifecycle, type BrokerState, type LifecycleRequest } from './lifecycle.js';
@@ -65,6 +66,11 @@ export interface BrokerNodeConfig {
   /** More registries served on the same /metrics (a combined node's controller metrics). */
   extraMetricsRegistries?: readonly Registry[];
   logger: Logger;
+  /**
+   * false: stay fenced (in RECOVERY) until `readyToUnfence()` is called, as
+   * Kafka's broker waits for log recovery. Default true.
+   */
+  readyToUnfence?: boolean;
   /** More metadata listeners (the data path); a logging listener is always there. */
   listeners?: readonly BrokerMetadataListener[];
   /**
@@ -96,6 +102,16 @@ export interface BrokerNode {
   readonly metadata: BrokerMetadataStateMachine;
   readonly metrics: BrokerMetrics;
   status(): BrokerStatus;
+  /**
+   * AlterPartition (Kafka API 56) at the active controller, as this broker's
+   * current incarnation: the data path proposes ISR changes of partitions it
+   * leads. Fails with BROKER_NOT_AVAILABLE while unregistered.
+   */
+  alterPartition(request: Omit<AlterPartitionRequest, 'brokerId' | 'brokerEpoch'>): Promise<AlterPartitionResponse>;
+  /** AllocateProducerIds (Kafka API 67): the next block of producer ids for this broker. */
+  allocateProducerIds(): Promise<AllocateProducerIdsResponse>;
+  /** The data path recovered its logs: a caught-up broker may now be unfenced (with `readyToUnfence: false`). */
+  readyToUnfence(): void;
   /** Controlled shutdown, then stop. Resolves when stopped; `controlled` says whether the controller agreed. */
   shutdown(): Promise<{ controlled: boolean }>;
   /** Stop at once, without a controlled shutdown (the controller fences the broker when the stream closes). */
@@ -130,6 +146,7 @@ export class BrokerDriver implements BrokerNode {
   #raft!: RaftDriver;
   readonly #mode: 'observer' | 'shared';
   #clientServer: TransportServer | undefined;
+  readonly #lifecycleClient: BrokerLifecycleClient;
   readonly #channel: ControllerChannel;
   readonly #admin: AdminProxy;
   #metricsServer: MetricsServer | undefined;
@@ -173,6 +190,13 @@ export class BrokerDriver implements BrokerNode {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       sessionTimeoutMs: config.sessionTimeoutMs,
       initialRegistrationTimeoutMs: config.initialRegistrationTimeoutMs,
+      ...(config.readyToUnfence !== undefined ? { readyToUnfence: config.readyToUnfence } : {}),
+    });
+    this.#lifecycleClient = new BrokerLifecycleClient({
+      clusterId: config.clusterId,
+      bootstrapEndpoints: config.voters.map((v) => `${v.host}:${v.port}`),
+      requestTimeoutMs: config.sessionTimeoutMs / 2,
+      retryTimeoutMs: config.sessionTimeoutMs,
     });
     this.#channel = new ControllerChannel({
       brokerId: config.nodeId,
@@ -432,6 +456,33 @@ export class BrokerDriver implements BrokerNode {
     };
   }
 
+  // --- Calls for the data path ------------------------------------------------------------
+
+  async alterPartition(
+    request: Omit<AlterPartitionRequest, 'brokerId' | 'brokerEpoch'>,
+  ): Promise<AlterPartitionResponse> {
+    const brokerEpoch = this.#currentEpoch();
+    return this.#lifecycleClient.alterPartition({ ...request, brokerId: this.nodeId, brokerEpoch });
+  }
+
+  async allocateProducerIds(): Promise<AllocateProducerIdsResponse> {
+    const brokerEpoch = this.#currentEpoch();
+    return this.#lifecycleClient.allocateProducerIds({ brokerId: this.nodeId, brokerEpoch });
+  }
+
+  readyToUnfence(): void {
+    this.lifecycle.readyToUnfence(driverNowMs());
+    this.#pump();
+  }
+
+  #currentEpoch(): number {
+    const epoch = this.lifecycle.brokerEpoch;
+    if (this.#closed || epoch < 0) {
+      throw new RaftkaError('BROKER_NOT_AVAILABLE', `broker ${this.nodeId} is not registered`);
+    }
+    return epoch;
+  }
+
   // --- Shutdown ------------------------------------------------------------------------
 
   async shutdown(): Promise<{ controlled: boolean }> {
@@ -472,6 +523,7 @@ export class BrokerDriver implements BrokerNode {
     if (this.#metricsTimer) clearInterval(this.#metricsTimer);
     await this.#channel.close();
     this.#admin.close();
+    this.#lifecycleClient.close();
     // A shared driver belongs to the node; it stops it after the broker part.
     const results = await Promise.allSettled([
       this.#mode === 'observer' ? this.#raft.shutdown() : this.#clientServer?.close(),

@@ -128,9 +128,28 @@ describe('broker node', () => {
     const lead = updates.find((u) => u.changes.leaders.length === 2);
     expect(lead?.changes.leaders.map((p) => `${p.topicName}-${p.partition}`)).toEqual(['t-0', 't-1']);
 
+    // The data path's calls: a producer id block, and an ISR change of a partition it leads.
+    const ids = await broker.allocateProducerIds();
+    expect(ids.producerIdLen).toBeGreaterThan(0);
+    const p0 = broker.metadata.image.topicByName('t')?.partitions[0];
+    const topicId = broker.metadata.image.topicByName('t')?.topicId ?? '';
+    const altered = await broker.alterPartition({
+      topicId,
+      partition: 0,
+      leaderEpoch: p0?.leaderEpoch ?? -1,
+      partitionEpoch: p0?.partitionEpoch ?? -1,
+      newIsr: [101],
+    });
+    expect([altered.leader, altered.isr]).toEqual([101, [101]]);
+    expect(altered.partitionEpoch).toBeGreaterThanOrEqual(p0?.partitionEpoch ?? 0);
+    await expect(
+      broker.alterPartition({ topicId, partition: 0, leaderEpoch: 99, partitionEpoch: 0, newIsr: [101] }),
+    ).rejects.toMatchObject({ errorName: 'FENCED_LEADER_EPOCH' });
+
     const { controlled } = await broker.shutdown();
     expect(controlled).toBe(true);
     expect(broker.status().state).toBe('SHUTTING_DOWN');
+    await expect(broker.allocateProducerIds()).rejects.toMatchObject({ errorName: 'BROKER_NOT_AVAILABLE' });
     const direct = new AdminClient({ clusterId: CLUSTER_ID, bootstrapEndpoints: [`127.0.0.1:${voters[0]?.port}`] });
     cleanups.push(async () => direct.close());
     const after = await direct.describeCluster();
