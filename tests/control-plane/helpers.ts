@@ -23,8 +23,13 @@ export const BROKER_IDS = [101, 102, 103];
 
 export interface ControlPlaneCluster {
   cluster: LocalCluster;
-  /** Admin through the brokers' client ports. */
+  /** Admin through the brokers' client ports (each forwards to a controller). */
   admin: AdminClient;
+  /**
+   * Admin at the controllers directly, for the tests' own views: a paused
+   * broker's port accepts connections but never answers.
+   */
+  controllerAdmin: AdminClient;
   quorumClients: Map<number, QuorumClient>;
   activeController(): Promise<{ leaderId: number; epoch: number }>;
   describeCluster(): Promise<ClusterDescription>;
@@ -52,11 +57,19 @@ export function startControlPlaneCluster(basePort: number): ControlPlaneCluster 
     retryTimeoutMs: 20_000,
     retryBackoffMs: 20,
   });
+  const controllerAdmin = new AdminClient({
+    clusterId: cluster.clusterId,
+    bootstrapEndpoints: cluster.endpoints.map((e) => `${e.host}:${e.port}`),
+    requestTimeoutMs: 2000,
+    retryTimeoutMs: 20_000,
+    retryBackoffMs: 20,
+  });
   const quorumClients = nodeClients(cluster.clusterId, cluster.endpoints, 400);
   const brokerStatus = (id: number) => cluster.brokerStatus(id);
   return {
     cluster,
     admin,
+    controllerAdmin,
     quorumClients,
     activeController: () =>
       waitFor(
@@ -67,7 +80,7 @@ export function startControlPlaneCluster(basePort: number): ControlPlaneCluster 
         },
         { timeoutMs: 20_000, intervalMs: 50 },
       ),
-    describeCluster: () => admin.describeCluster(),
+    describeCluster: () => controllerAdmin.describeCluster(),
     brokerStatus,
     async waitForBrokers(ids, state, timeoutMs = 20_000) {
       await waitFor(
@@ -81,6 +94,7 @@ export function startControlPlaneCluster(basePort: number): ControlPlaneCluster 
     },
     async close() {
       admin.close();
+      controllerAdmin.close();
       for (const c of quorumClients.values()) c.close();
       await cluster.stop();
     },
