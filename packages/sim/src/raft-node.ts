@@ -7,6 +7,11 @@
 // machine, then `advance`. The state machine snapshots every few entries and
 // hands the snapshot to the core, so logs get truncated and lagging or
 // restarted nodes have to catch up through FetchSnapshot.
+//
+// Like a real single-threaded driver, the node is busy while an fsync is in
+// flight (when fsyncs take simulated time) or while the process is paused:
+// timers wait and arriving events queue in an inbox that runs, in order,
+// once it is free again. Each process has its own clock origin.
 
 import { assert, SeededRandom } from '@raftka/common';
 import type {
