@@ -245,6 +245,11 @@ export class RaftDriver {
       const persisted = await this.#storage.load();
       const seed = randomInt(0, 2 ** 31);
       const raftConfig: RaftConfig = {
+        // This driver sends Ready.earlyMessages, so the leader may answer
+        // fetches before its own fsync and the two fsyncs of a commit overlap
+        // (safe: the leader counts only its persisted log toward the HW; the
+        // simulator runs both settings).
+        leaderEarlyFetchResponses: true,
         ...config.raft,
         nodeId: config.nodeId,
         voters: config.voters.map((v) => v.nodeId),
@@ -519,10 +524,18 @@ export class RaftDriver {
       if (linger.records.length >= LINGER_MAX_RECORDS || linger.bytes >= LINGER_MAX_BYTES) {
         this.#flushLinger();
       } else if (!this.#lingerTimer && !this.#lingerImmediate) {
-        // Linger 0 still batches what arrived in the same event loop turn,
-        // without a timer's 1 ms floor.
-        if (this.#config.appendLingerMs === 0) this.#lingerImmediate = setImmediate(() => this.#flushLinger());
-        else this.#lingerTimer = setTimeout(() => this.#flushLinger(), this.#config.appendLingerMs);
+        // Group commit: an append to an idle leader (nothing proposed and
+        // uncommitted) goes out at once, batched only with what arrived in the
+        // same event loop turn (setImmediate, no timer's 1 ms floor). While a
+        // batch is being committed, appends gather until it commits
+        // (#settlePending flushes them) or appendLingerMs passes, whichever is
+        // first. So one append in flight pays no linger, and many in flight
+        // form batches as large as one commit round trip allows.
+        if (this.#config.appendLingerMs === 0 || this.#pending.length === 0) {
+          this.#lingerImmediate = setImmediate(() => this.#flushLinger());
+        } else {
+          this.#lingerTimer = setTimeout(() => this.#flushLinger(), this.#config.appendLingerMs);
+        }
       }
     });
   }
@@ -573,7 +586,11 @@ export class RaftDriver {
       p.resolve(p.result);
       settled++;
     }
-    if (settled > 0) this.#pending.splice(0, settled);
+    if (settled > 0) {
+      this.#pending.splice(0, settled);
+      // A batch committed: what gathered behind it goes out now (group commit).
+      if (this.#linger.waiters.length > 0) this.#flushLinger();
+    }
   }
 
   #failAppends(error: () => unknown): void {
