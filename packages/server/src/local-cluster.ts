@@ -191,6 +191,8 @@ export class LocalCluster {
     const isBroker = node.role === 'broker';
     const args = [
       ...(this.#options.netns === null ? [] : [...this.#options.netns.exec(id).slice(1), process.execPath]),
+      // Extra node flags for every node, e.g. RAFTKA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.RAFTKA_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       CLI,
       node.role,
       ...this.#override('node.id', String(id)),
