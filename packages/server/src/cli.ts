@@ -157,7 +157,10 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (isRaftkaError(err)) {
     process.stderr.write(`raftka: ${err.errorName}: ${err.message}\n`);
   } else {
-    process.stderr.write(`raftka: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // The message is for the user; the stack is for us (RAFTKA_DEBUG=1).
+    const detail =
+      err instanceof Error ? (process.env.RAFTKA_DEBUG ? (err.stack ?? err.message) : err.message) : String(err);
+    process.stderr.write(`raftka: ${detail}\n`);
   }
   process.exit(1);
 });
