@@ -511,16 +511,29 @@ export class ControlPlane {
     const driver = this.#raftDriver();
     const quorum = driver.describeQuorum();
     const leaderEndOffset = driver.raft.logEndOffset;
-    const brokers = this.engine.controller.describeBrokers().map((b) => ({
-      brokerId: b.brokerId,
-      state: b.state,
-      rack: b.rack,
-      brokerEpoch: b.brokerEpoch,
-      incarnationId: b.incarnationId,
-      endpoints: b.listeners,
-      lastContactMs: b.lastContactMs,
-      metadataOffset: b.metadataOffset,
-    }));
+    // Registrations as committed (what every node agrees on); contact and
+    // offset from this active controller's soft state.
+    const image = this.engine.committedImage;
+    const brokers = [...image.brokers.values()]
+      .sort((a, b) => a.brokerId - b.brokerId)
+      .map((b) => {
+        const hb = this.engine.controller.heartbeatState(b.brokerId);
+        const state: 'fenced' | 'unfenced' | 'controlled-shutdown' = b.fenced
+          ? 'fenced'
+          : b.inControlledShutdown
+            ? 'controlled-shutdown'
+            : 'unfenced';
+        return {
+          brokerId: b.brokerId,
+          state,
+          rack: b.rack,
+          brokerEpoch: b.brokerEpoch,
+          incarnationId: b.incarnationId,
+          endpoints: b.listeners,
+          lastContactMs: hb === undefined || !Number.isFinite(hb.lastContactMs) ? null : hb.lastContactMs,
+          metadataOffset: hb?.metadataOffset ?? -1,
+        };
+      });
     const controllers = this.#options.voters.map((v) => {
       const self = v.nodeId === this.#options.nodeId;
       const replica = quorum.voters.find((r) => r.nodeId === v.nodeId);

@@ -2,19 +2,24 @@
 // real processes: 3 controllers and 3 `raftka broker` processes (Raft
 // observers that register and heartbeat), started by LocalCluster.
 //
-// 1. Creates one topic of `partitions` partitions with RF 3: how long the
+// Each trial:
+// 1. creates a topic of `partitions` partitions with RF 3: how long the
 //    CreateTopics call takes (its records committed), and how long until
 //    every broker has applied them (its metadata offset, read from its
-//    /metrics, reaches the high watermark seen right after the answer).
+//    /metrics, reaches the high watermark seen right after the answer);
 // 2. SIGKILLs the broker that leads the most partitions (about a third) and
 //    measures until every partition it led has a new leader in the committed
-//    metadata (polling DescribeTopics on the active controller). The broker's
-//    heartbeat stream breaks with the process, so the controller fences it at
-//    once rather than after broker.session.timeout.ms. The broker is then
-//    restarted, caught up, and the preferred leaders restored before the next
-//    trial.
-// 3. SIGKILLs the active controller with that metadata loaded and measures
-//    until another controller answers DescribeCluster as the active one.
+//    metadata: polling DescribeCluster until the broker shows fenced (the
+//    fence record ends the batch of leader moves), then checking with
+//    DescribeTopics that every partition it led has a live leader. The
+//    broker's heartbeat stream breaks with the process, so the controller
+//    fences it at once rather than after broker.session.timeout.ms;
+// 3. restarts the broker, waits until it is unfenced, and deletes the topic
+//    (the next trial starts with full ISRs: without a data plane yet, a
+//    broker fenced once never re-enters an ISR).
+// Then, with the last topic loaded, SIGKILLs the active controller and
+// measures until another controller answers DescribeCluster as the active
+// one, `trials` times.
 //
 // The last line (with --json) is one JSON object with the figures.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +41,7 @@ export interface ControllerBenchResult {
   brokers: string;
   partitions: number;
   replicationFactor: number;
+  /** Medians over the trials. */
   createMs: number;
   createPartitionsPerSec: number;
   propagationMs: number;
@@ -121,73 +127,88 @@ export async function runControllerBench(o: ControllerBenchOptions): Promise<Con
       50,
     );
 
-    // 1. Creation and propagation.
-    const createStart = performance.now();
-    const [created] = await admin.createTopics([{ name: TOPIC, numPartitions: o.partitions, replicationFactor: 3 }]);
-    const createMs = performance.now() - createStart;
-    if (!created || created.error) throw new Error(`CreateTopics failed: ${created?.error?.message}`);
-    const commitOffset = (await admin.describeCluster()).highWatermark - 1;
-    const propagated = await until('every broker to apply the topic', 60_000, async () => {
-      const statuses = await Promise.all(brokerIds.map((id) => cluster.brokerStatus(id, 1000)));
-      return statuses.every((s) => s !== null && s.metadataOffset >= commitOffset) ? performance.now() : undefined;
-    });
-    const propagationMs = propagated - createStart - createMs;
-    const createPartitionsPerSec = o.partitions / (createMs / 1000);
-    o.log(
-      `created ${o.partitions} partitions (RF 3) in ${createMs.toFixed(0)} ms = ${createPartitionsPerSec.toFixed(0)} partitions/s; every broker applied them ${propagationMs.toFixed(0)} ms later (offset ${commitOffset})`,
-    );
+    const allUnfenced = () =>
+      until(
+        'every broker unfenced',
+        60_000,
+        async () => {
+          const d = await admin.describeCluster();
+          return d.brokers.length === brokerIds.length && d.brokers.every((b) => b.state === 'unfenced')
+            ? d
+            : undefined;
+        },
+        20,
+      );
 
-    // 2. SIGKILL of a broker leading about a third of the partitions.
+    // Each trial creates the topic afresh (every ISR full: without a data
+    // plane yet, a broker fenced once never re-enters an ISR), kills the
+    // busiest leader, restarts it and deletes the topic.
+    const createTrials: number[] = [];
+    const propagationTrials: number[] = [];
     const moveTrials: number[] = [];
     const moved: number[] = [];
+    let topic = '';
     for (let trial = 0; trial < o.trials; trial++) {
-      const [before] = await admin.describeTopics([TOPIC]);
+      await allUnfenced();
+      topic = `${TOPIC}-${trial}`;
+      // 1. Creation and propagation.
+      const createStart = performance.now();
+      const [created] = await admin.createTopics([{ name: topic, numPartitions: o.partitions, replicationFactor: 3 }]);
+      const createMs = performance.now() - createStart;
+      if (!created || created.error) throw new Error(`CreateTopics failed: ${created?.error?.message}`);
+      const commitOffset = (await admin.describeCluster()).highWatermark - 1;
+      const propagated = await until('every broker to apply the topic', 60_000, async () => {
+        const statuses = await Promise.all(brokerIds.map((id) => cluster.brokerStatus(id, 1000)));
+        return statuses.every((s) => s !== null && s.metadataOffset >= commitOffset) ? performance.now() : undefined;
+      });
+      const propagationMs = propagated - createStart - createMs;
+      createTrials.push(createMs);
+      propagationTrials.push(propagationMs);
+      o.log(
+        `trial ${trial + 1}: created ${o.partitions} partitions (RF 3) in ${createMs.toFixed(0)} ms = ${(o.partitions / (createMs / 1000)).toFixed(0)} partitions/s; every broker applied them ${propagationMs.toFixed(0)} ms later (offset ${commitOffset})`,
+      );
+
+      // 2. SIGKILL of the broker leading the most partitions (about a third).
+      const [before] = await admin.describeTopics([topic]);
       if (!before || before.error) throw new Error('cannot describe the bench topic');
       const ledBy = new Map<number, number[]>();
       for (const p of before.partitions) ledBy.set(p.leader, [...(ledBy.get(p.leader) ?? []), p.partition]);
       const [victim, led] = [...ledBy.entries()]
         .filter(([id]) => id >= 0)
-        .sort((a, b) => b[1].length - a[1].length)[0] as [number, number[]];
+        .sort((x, y) => y[1].length - x[1].length)[0] as [number, number[]];
       const ledSet = new Set(led);
       const killStart = performance.now();
       await cluster.kill(victim);
+      // The fence record closes the batch that moves the broker's leaderships,
+      // so once DescribeCluster (committed registrations, a small answer to
+      // poll) shows the broker fenced, every move has committed with it.
       const movedAt = await until(
-        'new leaders for every partition of the killed broker',
+        'the killed broker fenced in the committed metadata',
         60_000,
         async () => {
-          const [d] = await admin.describeTopics([TOPIC]);
-          if (!d) return undefined;
-          const done = d.partitions.every((p) => !ledSet.has(p.partition) || (p.leader >= 0 && p.leader !== victim));
-          return done ? performance.now() : undefined;
+          const d = await admin.describeCluster();
+          return d.brokers.find((b) => b.brokerId === victim)?.state === 'fenced' ? performance.now() : undefined;
         },
         1,
       );
       const ms = movedAt - killStart;
+      const [after] = await admin.describeTopics([topic]);
+      const stuck = after?.partitions.filter((p) => ledSet.has(p.partition) && (p.leader < 0 || p.leader === victim));
+      if (!after || (stuck?.length ?? 0) > 0)
+        throw new Error(`${stuck?.length} partitions kept no leader or the dead one`);
       moveTrials.push(ms);
       moved.push(led.length);
-      o.log(`trial ${trial + 1}: killed broker ${victim} (leader of ${led.length}); all moved in ${ms.toFixed(0)} ms`);
-      // Back to the starting point: restart, wait until unfenced and in sync, restore preferred leaders.
-      cluster.startNode(victim);
-      await until(
-        `broker ${victim} unfenced again`,
-        60_000,
-        async () => {
-          const d = await admin.describeCluster();
-          return d.brokers.find((b) => b.brokerId === victim)?.state === 'unfenced' ? d : undefined;
-        },
-        50,
+      o.log(
+        `  killed broker ${victim} (leader of ${led.length}); all its partitions had new leaders committed after ${ms.toFixed(0)} ms`,
       );
-      await admin.electLeaders({ electionType: 'preferred', partitions: null });
-      await until(
-        'preferred leaders restored',
-        60_000,
-        async () => {
-          const [d] = await admin.describeTopics([TOPIC]);
-          return d?.partitions.every((p) => p.leader === p.replicas[0]) ? d : undefined;
-        },
-        50,
-      ).catch(() => o.log('  (some preferred leaders not restored; the next trial kills the busiest leader)'));
+      cluster.startNode(victim);
+      if (trial < o.trials - 1) {
+        await allUnfenced();
+        const [deleted] = await admin.deleteTopics([topic]);
+        if (deleted?.error) throw new Error(`DeleteTopics failed: ${deleted.error.message}`);
+      }
     }
+    await allUnfenced();
 
     // 3. Active-controller failover with the metadata loaded.
     const failoverTrials: number[] = [];
@@ -222,13 +243,14 @@ export async function runControllerBench(o: ControllerBenchOptions): Promise<Con
       );
     }
 
+    const createMs = median(createTrials);
     const result: ControllerBenchResult = {
       brokers: 'raftka broker processes (LocalCluster)',
       partitions: o.partitions,
       replicationFactor: 3,
       createMs: Math.round(createMs),
-      createPartitionsPerSec: Math.round(createPartitionsPerSec),
-      propagationMs: Math.round(propagationMs),
+      createPartitionsPerSec: Math.round(o.partitions / (createMs / 1000)),
+      propagationMs: Math.round(median(propagationTrials)),
       leaderMoveAfterKillMedianMs: Math.round(median(moveTrials)),
       leaderMoveAfterKillMaxMs: Math.round(Math.max(...moveTrials)),
       leaderMoveAfterKillTrialsMs: moveTrials.map((v) => Math.round(v)),
