@@ -39,12 +39,14 @@ export interface ControlPlaneCluster {
   close(): Promise<void>;
 }
 
-export function startControlPlaneCluster(basePort: number): ControlPlaneCluster {
+/** `combined`: three nodes with process.roles=broker,controller (ids 1-3) instead of 3 + 3 processes. */
+export function startControlPlaneCluster(basePort: number, options: { combined?: boolean } = {}): ControlPlaneCluster {
   const dataDir = mkdtempSync(join(tmpdir(), 'raftka-control-plane-test-'));
   const cluster = new LocalCluster({
     dataDir,
     basePort,
-    brokers: 3,
+    brokers: options.combined ? 0 : 3,
+    combined: options.combined ?? false,
     baseMetricsPort: basePort + 100,
     overrides: CONTROL_PLANE_OVERRIDES,
     logLevel: 'info',

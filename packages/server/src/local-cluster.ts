@@ -20,6 +20,11 @@ export interface LocalClusterOptions {
   controllers?: number;
   /** Brokers, ids 101, 102, ...; default 0 (the quorum alone). */
   brokers?: number;
+  /**
+   * Controllers run process.roles=broker,controller: each is also a broker
+   * (same id) with a client port at baseBrokerPort + id - 1. Default false.
+   */
+  combined?: boolean;
   /** First controller port; node i listens on basePort + i - 1. */
   basePort?: number;
   /** First broker client port; default basePort + 200 (19291 for the default 19091). */
@@ -43,7 +48,10 @@ export interface LocalNode {
   nodeId: number;
   role: 'controller' | 'broker';
   host: string;
+  /** The gRPC port: a controller's CONTROLLER listener, a broker's client port. */
   port: number;
+  /** The broker client port (PLAINTEXT) of a broker or a combined node, else null. */
+  clientPort: number | null;
   metricsPort: number | null;
   dataDir: string;
   logFile: string;
@@ -102,6 +110,7 @@ export class LocalCluster {
     this.#options = {
       controllers: 3,
       brokers: 0,
+      combined: false,
       basePort: 19091,
       baseMetricsPort: null,
       clusterId: 'raftka-local',
@@ -128,6 +137,7 @@ export class LocalCluster {
         port: this.#options.basePort + id - 1,
         metricsPort: this.#options.baseMetricsPort === null ? null : this.#options.baseMetricsPort + id - 1,
         role: 'controller',
+        clientPort: this.#options.combined ? this.#options.baseBrokerPort + id - 1 : null,
         dataDir,
         logFile: join(dataDir, 'controller.log'),
         process: null,
@@ -142,6 +152,7 @@ export class LocalCluster {
         role: 'broker',
         host: '127.0.0.1',
         port: this.#options.baseBrokerPort + i,
+        clientPort: this.#options.baseBrokerPort + i,
         metricsPort: this.#options.baseMetricsPort === null ? null : this.#options.baseMetricsPort + 200 + i,
         dataDir,
         logFile: join(dataDir, 'broker.log'),
@@ -166,7 +177,12 @@ export class LocalCluster {
 
   /** `host:port` of every broker's client listener (where Admin is served). */
   get brokerEndpoints(): string[] {
-    return this.brokers.map((n) => `${n.host}:${n.port}`);
+    return [...this.nodes.values()].filter((n) => n.clientPort !== null).map((n) => `${n.host}:${n.clientPort}`);
+  }
+
+  /** Ids of every node that runs a broker (brokers, and combined controllers). */
+  get brokerIds(): number[] {
+    return [...this.nodes.values()].filter((n) => n.clientPort !== null).map((n) => n.nodeId);
   }
 
   start(): void {
@@ -188,7 +204,7 @@ export class LocalCluster {
     const node = this.#node(id);
     if (node.process !== null) throw new Error(`${node.role} ${id} is already running`);
     mkdirSync(node.dataDir, { recursive: true });
-    const isBroker = node.role === 'broker';
+    const roles = node.role === 'controller' && node.clientPort !== null ? 'broker,controller' : node.role;
     const args = [
       ...(this.#options.netns === null ? [] : [...this.#options.netns.exec(id).slice(1), process.execPath]),
       // Extra node flags for every node, e.g. RAFTKA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -196,8 +212,8 @@ export class LocalCluster {
       CLI,
       node.role,
       ...this.#override('node.id', String(id)),
-      ...this.#override('process.roles', node.role),
-      ...(isBroker ? this.#override('listeners', `PLAINTEXT://${node.host}:${node.port}`) : []),
+      ...this.#override('process.roles', roles),
+      ...(node.clientPort !== null ? this.#override('listeners', `PLAINTEXT://${node.host}:${node.clientPort}`) : []),
       ...this.#override('cluster.id', this.clusterId),
       ...this.#override('controller.quorum.voters', this.voters),
       ...this.#override('metadata.log.dir', join(node.dataDir, 'metadata')),
@@ -256,7 +272,7 @@ export class LocalCluster {
    */
   async brokerStatus(id: number, timeoutMs = 500): Promise<LocalBrokerStatus | null> {
     const node = this.#node(id);
-    if (node.role !== 'broker' || node.metricsPort === null || node.process === null) return null;
+    if (node.clientPort === null || node.metricsPort === null || node.process === null) return null;
     try {
       const res = await fetch(`http://${node.host}:${node.metricsPort}/metrics`, {
         signal: AbortSignal.timeout(timeoutMs),
@@ -284,6 +300,8 @@ export class LocalCluster {
     const running = (role: LocalNode['role']) =>
       [...this.nodes.values()].filter((n) => n.role === role && n.process !== null);
     await Promise.all(running('broker').map((n) => this.signal(n.nodeId, 'SIGTERM')));
+    // Combined nodes too, all at once: each broker part's controlled shutdown
+    // needs a quorum, which stopping them one by one would lose for the last.
     await Promise.all(running('controller').map((n) => this.signal(n.nodeId, 'SIGTERM')));
   }
 

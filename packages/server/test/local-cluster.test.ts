@@ -24,6 +24,11 @@ describe('LocalCluster', () => {
     expect(c.endpoints.map((e) => e.nodeId)).toEqual([1, 2, 3]);
     expect(c.brokerEndpoints).toEqual(['127.0.0.1:30291', '127.0.0.1:30292']);
     expect(new LocalCluster({ dataDir: '/tmp/raftka-layout' }).brokers).toEqual([]);
+    // Combined nodes: the controllers are brokers too, with a client port each.
+    const combined = new LocalCluster({ dataDir: '/tmp/raftka-layout', combined: true, basePort: 30_091 });
+    expect(combined.brokerIds).toEqual([1, 2, 3]);
+    expect(combined.brokerEndpoints).toEqual(['127.0.0.1:30291', '127.0.0.1:30292', '127.0.0.1:30293']);
+    expect(combined.controllers.map((n) => n.port)).toEqual([30_091, 30_092, 30_093]);
   });
 
   it("reads a broker's state from its metrics", () => {
