@@ -390,11 +390,23 @@ export class ControlPlane {
     if (!current || this.#closed || !this.engine.isActive) return;
     const { brokerId, brokerEpoch } = session;
     this.metrics.brokerConnectionsLost.inc();
-    this.#log.info({ brokerId, brokerEpoch, reason }, 'heartbeat stream closed; fencing the broker');
-    this.engine.brokerConnectionLost(brokerId, brokerEpoch, driverNowMs(), (outcome) => {
+    const startMs = driverNowMs();
+    const proposedBefore = this.#raftDriver().raft.logEndOffset;
+    this.engine.brokerConnectionLost(brokerId, brokerEpoch, startMs, (outcome) => {
       if (!outcome.ok) this.#log.warn({ brokerId, error: outcome.error }, 'fencing after a lost connection failed');
+      else this.#log.info({ brokerId, committedAfterMs: Math.round(driverNowMs() - startMs) }, 'fence committed');
     });
     this.#afterEngineCall();
+    this.#log.info(
+      {
+        brokerId,
+        brokerEpoch,
+        reason,
+        records: this.#raftDriver().raft.logEndOffset - proposedBefore,
+        decideMs: Math.round(driverNowMs() - startMs),
+      },
+      'heartbeat stream closed; fenced the broker',
+    );
   }
 
   #dropSession(session: HeartbeatSession): void {
