@@ -173,6 +173,21 @@ describe('control plane: broker lifecycle', () => {
     expect(await metric(leader, 'raftka_controller_broker_connections_lost_total')).toBeGreaterThanOrEqual(1);
     expect(await metric(leader, 'raftka_controller_timed_out_broker_heartbeats_total')).toBe(timedOutBefore);
     expect(await metric(leader, 'raftka_controller_leader_elections_total')).toBeGreaterThanOrEqual(led);
+    expect(await metric(leader, 'raftka_controller_leader_election_latency_seconds_count')).toBeGreaterThanOrEqual(1);
+    // Image gauges (refreshed each second) on the active controller only.
+    await eventually(
+      async () => (await metric(leader, 'raftka_controller_fenced_broker_count')) === 1,
+      'the fenced broker gauge',
+    );
+    expect(await metric(leader, 'raftka_controller_active_broker_count')).toBe(2);
+    expect(await metric(leader, 'raftka_controller_global_partition_count')).toBe(6);
+    expect(await metric(leader, 'raftka_controller_offline_partitions_count')).toBe(0);
+    let activeSum = 0;
+    for (const node of c.nodes.values()) {
+      activeSum += await metric(node, 'raftka_controller_active_controller_count');
+      if (node !== leader) expect(await metric(node, 'raftka_controller_global_partition_count')).toBe(0);
+    }
+    expect(activeSum).toBe(1);
   });
 
   it('fences a broker that stops heartbeating after broker.session.timeout.ms', async () => {
