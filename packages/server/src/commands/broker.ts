@@ -18,6 +18,7 @@ import {
 import { createLogger, type Logger, type LogLevel } from '@raftka/observability';
 import type { NodeConfig } from '../config.js';
 import { ensureMetaProperties } from '../meta-properties.js';
+import { exitOnSignals } from '../signals.js';
 import { type NodeCommandOptions, readNodeConfig } from './controller.js';
 
 export async function runBroker(options: NodeCommandOptions): Promise<void> {
@@ -34,27 +35,7 @@ export async function runBroker(options: NodeCommandOptions): Promise<void> {
     ? await startCombined(config, logger)
     : await startBroker(config, logger);
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal, exiting without a controlled shutdown');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down (controlled)');
-    node.shutdown().then(
-      ({ controlled }) => {
-        logger.info({ controlled }, 'broker exiting');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(logger, async () => ({ controlled: (await node.shutdown()).controlled }));
 }
 
 export function startBroker(config: NodeConfig, logger: Logger): Promise<BrokerNode> {

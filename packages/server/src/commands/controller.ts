@@ -6,6 +6,7 @@ import { startControllerNode } from '@raftka/controller';
 import { createLogger, type LogLevel } from '@raftka/observability';
 import { loadRawConfig, type NodeConfig, resolveConfig } from '../config.js';
 import { ensureMetaProperties } from '../meta-properties.js';
+import { exitOnSignals } from '../signals.js';
 
 export interface NodeCommandOptions {
   config?: string;
@@ -55,25 +56,8 @@ export async function runController(options: NodeCommandOptions): Promise<void> 
   });
   logger.info({ port: node.port, metricsPort: node.metricsPort }, 'controller listening');
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal, exiting without a graceful shutdown');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    node.shutdown().then(
-      () => {
-        logger.info('controller stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  exitOnSignals(logger, async () => {
+    await node.shutdown();
+    return undefined;
+  });
 }
