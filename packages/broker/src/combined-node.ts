@@ -20,7 +20,6 @@ import {
   type VoterEndpoint,
 } from '@raftka/controller';
 import type { LogEntry, Snapshot } from '@raftka/raft';
-import type { DescribeQuorumResult } from '@raftka/transport';
 import { BrokerDriver, type BrokerNode, type BrokerNodeConfig } from './broker-node.js';
 import type { BrokerMetadataStateMachine } from './metadata-publisher.js';
 
@@ -106,17 +105,7 @@ export async function startCombinedNode(config: CombinedNodeConfig): Promise<Com
       listener: {
         host: config.controllerHost,
         port: config.controllerPort,
-        quorum: {
-          append: () => {
-            throw new RaftkaError('INVALID_REQUEST', 'the Quorum service appends raw records only to kv controllers');
-          },
-          describeQuorum: (): DescribeQuorumResult => ({
-            nodeId: config.nodeId,
-            role: driver.raft.role,
-            ...driver.describeQuorum(),
-          }),
-          readCommitted: (fromOffset, maxEntries) => driver.readCommitted(fromOffset, maxEntries),
-        },
+        quorum: 'read-only',
         services: controlPlane.services(),
       },
       logger: config.logger,

@@ -13,10 +13,10 @@
 // - `kv`: the key-value test machine, whose records the Quorum service's
 //   Append writes; the quorum tests and `raftka bench quorum` use it.
 import { randomInt } from 'node:crypto';
-import { RaftkaError, SeededRandom } from '@raftka/common';
+import { SeededRandom } from '@raftka/common';
 import { type MetricsServer, startMetricsServer } from '@raftka/observability';
 import type { NodeId, QuorumDescription, RaftRole } from '@raftka/raft';
-import type { DescribeQuorumResult, ReadCommittedResult } from '@raftka/transport';
+import type { ReadCommittedResult } from '@raftka/transport';
 import { ControlPlane } from './control-plane.js';
 import { RaftMetrics } from './metrics.js';
 import { RaftDriver, type RaftDriverConfig, type VoterEndpoint } from './raft-driver.js';
@@ -150,19 +150,7 @@ class ControllerDriver implements ControllerNode {
         listener: {
           host: config.listenHost,
           port: config.listenPort,
-          quorum: {
-            append: (records) => {
-              if (controlPlane) {
-                throw new RaftkaError(
-                  'INVALID_REQUEST',
-                  'the Quorum service appends raw records only with controller.state.machine=kv',
-                );
-              }
-              return this.append(records);
-            },
-            describeQuorum: () => this.#describeForClient(),
-            readCommitted: (fromOffset, maxEntries) => this.readCommitted(fromOffset, maxEntries),
-          },
+          quorum: controlPlane ? 'read-only' : 'raw-appends',
           ...(controlPlane ? { services: controlPlane.services() } : {}),
         },
         logger: config.logger,
@@ -218,10 +206,6 @@ class ControllerDriver implements ControllerNode {
 
   describeQuorum(): QuorumDescription {
     return this.#driver.describeQuorum();
-  }
-
-  #describeForClient(): DescribeQuorumResult {
-    return { nodeId: this.nodeId, role: this.#driver.raft.role, ...this.describeQuorum() };
   }
 
   readCommitted(fromOffset: number, maxEntries: number): Promise<ReadCommittedResult> {

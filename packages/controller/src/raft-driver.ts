@@ -75,8 +75,13 @@ export interface RaftDriverListener {
   /** Where the gRPC server listens (0 = a free port; see `port`). */
   host: string;
   port: number;
-  /** The client-facing Quorum service (Append, DescribeQuorum, ReadCommitted), if served. */
-  quorum?: QuorumHandlers;
+  /**
+   * The client-facing Quorum service (Append, DescribeQuorum, ReadCommitted):
+   * `raw-appends` also takes raw records through Append (the key-value test
+   * state machine, the quorum benchmark); `read-only` refuses Append because
+   * the log holds metadata records that only the control plane may write.
+   */
+  quorum?: 'raw-appends' | 'read-only';
   /** More services on the same listener. */
   services?: readonly ExtraService[];
 }
@@ -297,7 +302,7 @@ export class RaftDriver {
           port: listener.port,
           maxMessageBytes: Math.max(maxMessageBytes, CLIENT_MAX_MESSAGE_BYTES),
           ...(this.isObserver ? {} : { onRaftRequest: (request: RaftMessage) => this.#onMessage(request) }),
-          ...(listener.quorum ? { quorum: listener.quorum } : {}),
+          ...(listener.quorum ? { quorum: this.#quorumHandlers(listener.quorum === 'raw-appends') } : {}),
           ...(listener.services ? { services: listener.services } : {}),
         });
       }
@@ -636,6 +641,22 @@ export class RaftDriver {
     const raft = this.#raft;
     if (raft.role === 'leader') return raft.describeQuorum(driverNowMs());
     return { leaderId: raft.leaderId, epoch: raft.epoch, highWatermark: raft.highWatermark, voters: [], observers: [] };
+  }
+
+  #quorumHandlers(rawAppends: boolean): QuorumHandlers {
+    return {
+      append: (records) => {
+        if (!rawAppends) {
+          throw new RaftkaError(
+            'INVALID_REQUEST',
+            'the Quorum service appends raw records only with controller.state.machine=kv',
+          );
+        }
+        return this.append(records);
+      },
+      describeQuorum: () => ({ nodeId: this.nodeId, role: this.#raft.role, ...this.describeQuorum() }),
+      readCommitted: (fromOffset, maxEntries) => this.readCommitted(fromOffset, maxEntries),
+    };
   }
 
   /** Committed data entries from `fromOffset` as this node has them (the Quorum service's ReadCommitted). */
