@@ -3,6 +3,27 @@
 // Kafka's key names, Java-compatible partitioners and the record accumulator
 // that batches records into RecordBatch v2 for a Transport to send.
 // See docs/client.md.
+
+export {
+  type AppendResult,
+  BufferExhaustedError,
+  DeliveryTimeoutError,
+  type DrainedBatch,
+  incrementSequence,
+  ProducerBatch,
+  type ProducerIdentity,
+  type ProducerRecordData,
+  RECORD_BATCH_OVERHEAD_BYTES,
+  RecordAccumulator,
+  type RecordAccumulatorOptions,
+  type RecordMetadata,
+  recordSizeBytes,
+  recordSizeUpperBoundBytes,
+  systemClock,
+  systemTimer,
+  type Timer,
+  type TopicPartition,
+} from './accumulator.js';
 export {
   type Acks,
   MAX_IN_FLIGHT_FOR_IDEMPOTENCE,
@@ -22,3 +43,11 @@ export {
   StickyPartitionCache,
   toPositive,
 } from './partitioner.js';
+export type {
+  ProducePartitionData,
+  ProducePartitionResponse,
+  ProduceRequest,
+  ProduceResponse,
+  ProduceTopicData,
+  ProduceTransport,
+} from './transport.js';
