@@ -229,7 +229,8 @@ interface PartitionState {
   readonly tp: TopicPartition;
   /** Oldest first; only the last batch may be open. Retries are put back in drain order. */
   readonly batches: ProducerBatch[];
-  inFlight: number;
+  /** Drained and not yet completed or failed. */
+  readonly inFlight: Set<ProducerBatch>;
   nextSequence: number;
   drains: number;
 }
@@ -276,12 +277,12 @@ export class RecordAccumulator {
   /** Batches queued or in flight. */
   get batchCount(): number {
     let n = 0;
-    for (const p of this.#partitions.values()) n += p.batches.length + p.inFlight;
+    for (const p of this.#partitions.values()) n += p.batches.length + p.inFlight.size;
     return n;
   }
 
   inFlightCount(tp: TopicPartition): number {
-    return this.#partitions.get(keyOf(tp))?.inFlight ?? 0;
+    return this.#partitions.get(keyOf(tp))?.inFlight.size ?? 0;
   }
 
   /**
@@ -372,7 +373,7 @@ export class RecordAccumulator {
       state = {
         tp: { topic: tp.topic, partition: tp.partition },
         batches: [],
-        inFlight: 0,
+        inFlight: new Set(),
         nextSequence: 0,
         drains: 0,
       };
@@ -441,11 +442,11 @@ export class RecordAccumulator {
     for (const state of this.#partitions.values()) {
       const head = state.batches[0];
       if (head === undefined) continue;
-      if (state.inFlight >= this.#settings.maxInFlightRequestsPerConnection) {
+      if (state.inFlight.size >= this.#settings.maxInFlightRequestsPerConnection) {
         pending = true;
         continue;
       }
-      if (head.retryAtMs > nowMs) {
+      if (head.retryAtMs > nowMs || (idempotent && head.attempts > 0 && this.#earlierInFlight(state, head))) {
         pending = true;
         continue;
       }
@@ -485,7 +486,7 @@ export class RecordAccumulator {
     }
     batch.attempts++;
     batch.inFlight = true;
-    state.inFlight++;
+    state.inFlight.add(batch);
     return {
       topic: batch.topic,
       partition: batch.partition,
@@ -504,7 +505,7 @@ export class RecordAccumulator {
     let next: number | undefined;
     for (const state of this.#partitions.values()) {
       const head = state.batches[0];
-      if (head === undefined || state.inFlight >= this.#settings.maxInFlightRequestsPerConnection) continue;
+      if (head === undefined || state.inFlight.size >= this.#settings.maxInFlightRequestsPerConnection) continue;
       const at = head.attempts > 0 || head.closed ? head.retryAtMs : head.createdMs + this.#settings.lingerMs;
       if (next === undefined || at < next) next = at;
     }
@@ -560,8 +561,19 @@ export class RecordAccumulator {
     assert(batch.inFlight, `batch of ${batch.topic}-${batch.partition} is not in flight`);
     const state = this.#partitions.get(keyOf(batch))!;
     batch.inFlight = false;
-    state.inFlight--;
+    state.inFlight.delete(batch);
     return state;
+  }
+
+  /**
+   * An idempotent retry goes out only once every batch drained before it has
+   * been answered (Java waits for the first in-flight sequence the same way):
+   * sent ahead of an earlier batch that is still in flight and may fail too,
+   * it would only be rejected as out of order.
+   */
+  #earlierInFlight(state: PartitionState, batch: ProducerBatch): boolean {
+    for (const other of state.inFlight) if (other.drainOrder < batch.drainOrder) return true;
+    return false;
   }
 
   #failRecords(batch: ProducerBatch, error: unknown): void {

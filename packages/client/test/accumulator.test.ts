@@ -295,6 +295,27 @@ describe('idempotence', () => {
     expect(offsets).toEqual(Array.from({ length: 12 }, (_, i) => i));
   });
 
+  it('holds a retry back while a batch drained before it is still in flight', async () => {
+    const acc = new RecordAccumulator(settings({ 'batch.size': 70, 'retry.backoff.ms': 0 }), {
+      producerIdentity: identity,
+    });
+    await fill(acc, 3);
+    const [b0] = acc.ready(T0 + 5);
+    const [b1] = acc.ready(T0 + 5);
+    expect(b1!.baseSequence).toBeGreaterThan(b0!.baseSequence);
+    acc.fail(b1!.batch, new RaftkaError('NOT_LEADER_OR_FOLLOWER', 'moved'), T0 + 6);
+    expect(acc.ready(T0 + 7)).toEqual([]);
+    acc.fail(b0!.batch, new RaftkaError('NOT_LEADER_OR_FOLLOWER', 'moved'), T0 + 8);
+    // Both go back in sequence order: b0 first, and b1 only after b0 is answered.
+    const [r0] = acc.ready(T0 + 9);
+    expect(r0!.batch).toBe(b0!.batch);
+    expect(acc.ready(T0 + 9)).toEqual([]);
+    acc.complete(r0!.batch, { baseOffset: 0 });
+    const [r1] = acc.ready(T0 + 9);
+    expect(r1!.batch).toBe(b1!.batch);
+    expect(r1!.baseSequence).toBe(b1!.baseSequence);
+  });
+
   it('fails records for good on a non-retriable error', async () => {
     const acc = new RecordAccumulator(settings(), { producerIdentity: identity });
     const [a] = await fill(acc, 1);
