@@ -43,6 +43,12 @@ export {
   StickyPartitionCache,
   toPositive,
 } from './partitioner.js';
+export {
+  ProducerCore,
+  type ProducerCoreOptions,
+  type ProducerRecord,
+  type TopicLayout,
+} from './producer.js';
 export type {
   ProducePartitionData,
   ProducePartitionResponse,

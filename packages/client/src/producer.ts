@@ -1,0 +1,118 @@
+// The producer's front half: validated configuration, the partitioner and
+// the accumulator wired together, so `send` takes a record as users write it
+// (string or Buffer key and value, headers as a map or a list) and puts it in
+// its partition's batch. The back half, a sender loop that drains the
+// accumulator into ProduceTransport, comes with the broker's data path.
+import type { RecordHeader } from '@raftka/codec';
+import { type Clock, RaftkaError, type Random } from '@raftka/common';
+import { type AppendResult, type ProducerIdentity, RecordAccumulator, systemClock, type Timer } from './accumulator.js';
+import { type ProducerConfig, type ProducerSettings, validateProducerConfig } from './config.js';
+import { DefaultPartitioner, type Partitioner } from './partitioner.js';
+
+export interface ProducerRecord {
+  topic: string;
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  /** A map (one value per key) or a list (keys may repeat), as Kafka allows. */
+  headers?:
+    | Readonly<Record<string, Buffer | string | null>>
+    | readonly { key: string; value: Buffer | string | null }[];
+  /** An explicit partition bypasses the partitioner. */
+  partition?: number;
+  /** CreateTime in ms since the epoch; default the clock's now. */
+  timestamp?: number;
+}
+
+/** What the producer knows of a topic from metadata. */
+export interface TopicLayout {
+  numPartitions: number;
+  /** Partitions with a live leader; the sticky partitioner prefers them. */
+  availablePartitions?: readonly number[];
+}
+
+export interface ProducerCoreOptions {
+  partitioner?: Partitioner;
+  /** For the default partitioner's sticky choices. */
+  random?: Random;
+  clock?: Clock;
+  timer?: Timer;
+  producerIdentity?: ProducerIdentity;
+}
+
+function toBuffer(value: Buffer | string | null | undefined): Buffer | null {
+  if (value == null) return null;
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+}
+
+function headersOf(headers: ProducerRecord['headers']): RecordHeader[] {
+  if (headers === undefined) return [];
+  const list = Array.isArray(headers)
+    ? (headers as readonly { key: string; value: Buffer | string | null }[])
+    : Object.entries(headers as Record<string, Buffer | string | null>).map(([key, value]) => ({ key, value }));
+  return list.map((h) => ({ key: h.key, value: toBuffer(h.value) }));
+}
+
+export class ProducerCore {
+  readonly settings: ProducerSettings;
+  readonly partitioner: Partitioner;
+  readonly accumulator: RecordAccumulator;
+  readonly #clock: Clock;
+
+  constructor(config: ProducerConfig = {}, options: ProducerCoreOptions = {}) {
+    this.settings = validateProducerConfig(config);
+    this.#clock = options.clock ?? systemClock;
+    this.partitioner =
+      options.partitioner ??
+      new DefaultPartitioner({
+        ignoreKeys: this.settings.partitionerIgnoreKeys,
+        ...(options.random !== undefined ? { random: options.random } : {}),
+      });
+    this.accumulator = new RecordAccumulator(this.settings, {
+      clock: this.#clock,
+      ...(options.timer !== undefined ? { timer: options.timer } : {}),
+      ...(options.producerIdentity !== undefined ? { producerIdentity: options.producerIdentity } : {}),
+      onBatchClosed: (topic, partition) => this.partitioner.onBatchClosed(topic, partition),
+    });
+  }
+
+  /**
+   * Picks the record's partition and appends it; resolves once it is in a
+   * batch (after waiting for buffer.memory if need be). `delivery` settles when
+   * the leader acknowledged it.
+   */
+  async send(
+    record: ProducerRecord,
+    layout: TopicLayout,
+    nowMs: number = this.#clock.nowMs(),
+  ): Promise<AppendResult & { partition: number }> {
+    if (typeof record.topic !== 'string' || record.topic === '') {
+      throw new RaftkaError('INVALID_TOPIC_EXCEPTION', 'a record needs a topic');
+    }
+    const key = toBuffer(record.key);
+    let partition = record.partition;
+    if (partition === undefined) {
+      partition = this.partitioner.partition({
+        topic: record.topic,
+        key,
+        numPartitions: layout.numPartitions,
+        ...(layout.availablePartitions !== undefined ? { availablePartitions: layout.availablePartitions } : {}),
+      });
+    } else if (!Number.isInteger(partition) || partition < 0 || partition >= layout.numPartitions) {
+      throw new RaftkaError(
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        `partition ${partition} is not in [0, ${layout.numPartitions}) for topic ${record.topic}`,
+      );
+    }
+    const result = await this.accumulator.append(
+      { topic: record.topic, partition },
+      {
+        key,
+        value: toBuffer(record.value),
+        headers: headersOf(record.headers),
+        timestamp: record.timestamp ?? nowMs,
+      },
+      nowMs,
+    );
+    return { ...result, partition };
+  }
+}
