@@ -414,6 +414,22 @@ export class RecordAccumulator {
     return { delivery, newBatchCreated, batchIsFull };
   }
 
+  /**
+   * Closes the partition's open batch if `record` would not fit in it, and
+   * says so. The producer asks before appending a record the sticky
+   * partitioner placed: the close moves the sticky partition, and the record
+   * is partitioned again, so it opens its batch on the new partition instead
+   * of leaving a one-record batch behind (Java's abortOnNewBatch, KIP-480).
+   */
+  closeIfRecordDoesNotFit(tp: TopicPartition, record: ProducerRecordData): boolean {
+    const batch = this.#partitions.get(keyOf(tp))?.batches.at(-1);
+    if (batch === undefined || batch.closed) return false;
+    const size = recordSizeBytes(record, batch.records.length, batch.records[0]!.timestamp);
+    if (batch.sizeBytes + size <= this.#settings.batchSizeBytes) return false;
+    this.#close(batch);
+    return true;
+  }
+
   #close(batch: ProducerBatch): void {
     if (batch.closed) return;
     batch.closed = true;
@@ -442,7 +458,7 @@ export class RecordAccumulator {
     for (const state of this.#partitions.values()) {
       const head = state.batches[0];
       if (head === undefined) continue;
-      if (state.inFlight.size >= this.#settings.maxInFlightRequestsPerConnection) {
+      if (this.#inFlightFull(state, head)) {
         pending = true;
         continue;
       }
@@ -505,7 +521,7 @@ export class RecordAccumulator {
     let next: number | undefined;
     for (const state of this.#partitions.values()) {
       const head = state.batches[0];
-      if (head === undefined || state.inFlight.size >= this.#settings.maxInFlightRequestsPerConnection) continue;
+      if (head === undefined || this.#inFlightFull(state, head)) continue;
       const at = head.attempts > 0 || head.closed ? head.retryAtMs : head.createdMs + this.#settings.lingerMs;
       if (next === undefined || at < next) next = at;
     }
@@ -563,6 +579,29 @@ export class RecordAccumulator {
     batch.inFlight = false;
     state.inFlight.delete(batch);
     return state;
+  }
+
+  /**
+   * Whether `head` must wait for answers. Without idempotence: when
+   * max.in.flight batches of the partition are in flight. With it, a new
+   * batch also counts every batch drained since the oldest unacknowledged
+   * one: the broker dedupes retries against only its last 5 batches per
+   * producer and partition, so no more than max.in.flight (<= 5) batches may
+   * be sent from the oldest unacknowledged one on, or a retry of it that
+   * arrives late (answers out of order across a leader change) would fall out
+   * of that window and be rejected as out of order.
+   */
+  #inFlightFull(state: PartitionState, head: ProducerBatch): boolean {
+    const max = this.#settings.maxInFlightRequestsPerConnection;
+    if (state.inFlight.size >= max) return true;
+    if (!this.#settings.enableIdempotence || head.drainOrder >= 0) return false;
+    let oldest = state.drains;
+    for (const b of state.inFlight) if (b.drainOrder < oldest) oldest = b.drainOrder;
+    for (const b of state.batches) {
+      if (b.drainOrder < 0) break;
+      if (b.drainOrder < oldest) oldest = b.drainOrder;
+    }
+    return state.drains - oldest >= max;
   }
 
   /**

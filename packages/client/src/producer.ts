@@ -89,30 +89,33 @@ export class ProducerCore {
       throw new RaftkaError('INVALID_TOPIC_EXCEPTION', 'a record needs a topic');
     }
     const key = toBuffer(record.key);
+    const data = {
+      key,
+      value: toBuffer(record.value),
+      headers: headersOf(record.headers),
+      timestamp: record.timestamp ?? nowMs,
+    };
     let partition = record.partition;
     if (partition === undefined) {
-      partition = this.partitioner.partition({
+      const request = {
         topic: record.topic,
         key,
         numPartitions: layout.numPartitions,
         ...(layout.availablePartitions !== undefined ? { availablePartitions: layout.availablePartitions } : {}),
-      });
+      };
+      partition = this.partitioner.partition(request);
+      // The record would open a new batch: close the full one first, which
+      // moves a sticky partition, and place the record again.
+      if (this.accumulator.closeIfRecordDoesNotFit({ topic: record.topic, partition }, data)) {
+        partition = this.partitioner.partition(request);
+      }
     } else if (!Number.isInteger(partition) || partition < 0 || partition >= layout.numPartitions) {
       throw new RaftkaError(
         'UNKNOWN_TOPIC_OR_PARTITION',
         `partition ${partition} is not in [0, ${layout.numPartitions}) for topic ${record.topic}`,
       );
     }
-    const result = await this.accumulator.append(
-      { topic: record.topic, partition },
-      {
-        key,
-        value: toBuffer(record.value),
-        headers: headersOf(record.headers),
-        timestamp: record.timestamp ?? nowMs,
-      },
-      nowMs,
-    );
+    const result = await this.accumulator.append({ topic: record.topic, partition }, data, nowMs);
     return { ...result, partition };
   }
 }

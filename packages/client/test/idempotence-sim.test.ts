@@ -117,9 +117,10 @@ async function run(seed: number): Promise<void> {
 describe('idempotent producer against a leader that dedupes by sequence', () => {
   // Replay a failure with SEED=<n> npx vitest run packages/client.
   const base = Number(process.env.SEED ?? Date.now() % 1_000_000);
-  const seeds = process.env.SEED !== undefined ? [base] : Array.from({ length: 20 }, (_, i) => base + i);
-  it(`writes every record exactly once, in order, through lost requests and answers (seeds ${seeds[0]}..${seeds.at(-1)})`, async () => {
-    console.log('idempotence sim seeds=', seeds[0], '..', seeds.at(-1));
+  // 125401 found that the in-flight bound must count from the oldest unacknowledged batch; it stays as a regression.
+  const seeds = process.env.SEED !== undefined ? [base] : [125401, ...Array.from({ length: 20 }, (_, i) => base + i)];
+  it(`writes every record exactly once, in order, through lost requests and answers (seeds 125401, ${seeds[1]}..${seeds.at(-1)})`, async () => {
+    console.log('idempotence sim seeds=', seeds.join(','));
     for (const seed of seeds) {
       try {
         await run(seed);
