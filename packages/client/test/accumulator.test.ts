@@ -339,6 +339,30 @@ describe('idempotence', () => {
     expect(b).toHaveLength(1);
   });
 
+  it('counts the in-flight bound from the oldest unacknowledged batch, so its retry stays in the broker window', async () => {
+    const acc = new RecordAccumulator(settings({ 'batch.size': 70 }), { producerIdentity: identity });
+    await fill(acc, 7);
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push(...acc.ready(T0 + 5));
+    expect(sent).toHaveLength(5);
+    // Answers out of order: the 2nd to 5th come back, the 1st does not.
+    for (const d of sent.slice(1)) acc.complete(d.batch, { baseOffset: d.baseSequence });
+    expect(acc.inFlightCount(tp)).toBe(1);
+    expect(acc.ready(T0 + 5)).toEqual([]);
+    acc.complete(sent[0]!.batch, { baseOffset: 0 });
+    expect(acc.ready(T0 + 5)).toHaveLength(1);
+  });
+
+  it('without idempotence bounds only the batches in flight', async () => {
+    const acc = new RecordAccumulator(settings({ 'batch.size': 70, 'enable.idempotence': false }));
+    await fill(acc, 7);
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push(...acc.ready(T0 + 5));
+    expect(acc.ready(T0 + 5)).toEqual([]);
+    acc.complete(sent[1]!.batch, { baseOffset: 1 });
+    expect(acc.ready(T0 + 5)).toHaveLength(1);
+  });
+
   it('wraps sequences from INT32_MAX to 0', () => {
     expect(incrementSequence(0, 5)).toBe(5);
     expect(incrementSequence(0x7fffffff, 1)).toBe(0);
