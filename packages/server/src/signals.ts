@@ -4,10 +4,7 @@
 // operator who does not want to wait.
 import type { Logger } from '@raftka/observability';
 
-export function exitOnSignals(
-  logger: Logger,
-  shutdown: () => Promise<Record<string, unknown> | undefined>,
-): void {
+export function exitOnSignals(logger: Logger, shutdown: () => Promise<Record<string, unknown> | undefined>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
