@@ -148,7 +148,8 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     unit: 'ms',
     min: 0,
     roles: ['controller'],
-    description: 'The leader collects appends for up to this long before writing them as one batch with one sync.',
+    description:
+      'Upper bound on how long an append waits to be batched. Unlike Kafka, an append to an idle leader is written at once; appends that arrive while a batch is being committed gather until it commits or this time passes (group commit), then go out as one batch with one sync.',
   },
   {
     name: 'metadata.log.max.record.bytes.between.snapshots',
