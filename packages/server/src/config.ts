@@ -602,3 +602,16 @@ export function configTableMarkdown(): string {
     ...clusterRows,
   ].join('\n');
 }
+
+/** The Raft timings and limits of a node, as the Raft driver takes them. */
+export function raftSettings(config: NodeConfig) {
+  return {
+    electionTimeoutMs: config.electionTimeoutMs,
+    electionBackoffMaxMs: config.electionBackoffMaxMs,
+    fetchTimeoutMs: config.fetchTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    fetchMaxWaitMs: config.fetchMaxWaitMs,
+    fetchMaxBytes: config.fetchMaxBytes,
+    snapshotChunkBytes: config.snapshotChunkBytes,
+  };
+}

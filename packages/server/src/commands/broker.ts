@@ -16,7 +16,7 @@ import {
   startCombinedNode,
 } from '@raftka/broker';
 import { createLogger, type Logger, type LogLevel } from '@raftka/observability';
-import type { NodeConfig } from '../config.js';
+import { type NodeConfig, raftSettings } from '../config.js';
 import { ensureMetaProperties } from '../meta-properties.js';
 import { exitOnSignals } from '../signals.js';
 import { type NodeCommandOptions, readNodeConfig } from './controller.js';
@@ -67,15 +67,7 @@ function brokerNodeConfig(config: NodeConfig, logger: Logger): BrokerNodeConfig 
     listenPort: listener.port,
     rack: config.brokerRack,
     metadataLogDir: config.metadataLogDir,
-    raft: {
-      electionTimeoutMs: config.electionTimeoutMs,
-      electionBackoffMaxMs: config.electionBackoffMaxMs,
-      fetchTimeoutMs: config.fetchTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      fetchMaxWaitMs: config.fetchMaxWaitMs,
-      fetchMaxBytes: config.fetchMaxBytes,
-      snapshotChunkBytes: config.snapshotChunkBytes,
-    },
+    raft: raftSettings(config),
     snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
     heartbeatIntervalMs: config.brokerHeartbeatIntervalMs,
     sessionTimeoutMs: config.brokerSessionTimeoutMs,

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { startControllerNode } from '@raftka/controller';
 import { createLogger, type LogLevel } from '@raftka/observability';
-import { loadRawConfig, type NodeConfig, resolveConfig } from '../config.js';
+import { loadRawConfig, type NodeConfig, raftSettings, resolveConfig } from '../config.js';
 import { ensureMetaProperties } from '../meta-properties.js';
 import { exitOnSignals } from '../signals.js';
 
@@ -37,15 +37,7 @@ export async function runController(options: NodeCommandOptions): Promise<void> 
     listenPort: config.listenPort,
     metadataLogDir: config.metadataLogDir,
     metricsPort: config.metricsPort,
-    raft: {
-      electionTimeoutMs: config.electionTimeoutMs,
-      electionBackoffMaxMs: config.electionBackoffMaxMs,
-      fetchTimeoutMs: config.fetchTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      fetchMaxWaitMs: config.fetchMaxWaitMs,
-      fetchMaxBytes: config.fetchMaxBytes,
-      snapshotChunkBytes: config.snapshotChunkBytes,
-    },
+    raft: raftSettings(config),
     appendLingerMs: config.appendLingerMs,
     snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
     logger,
