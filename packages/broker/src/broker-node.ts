@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { assert, isRaftkaError, RaftkaError } from '@raftka/common';
 import {
+  DeadlineTimer,
   driverNowMs,
   RaftDriver,
   type RaftDriverHooks,
@@ -150,8 +151,7 @@ export class BrokerDriver implements BrokerNode {
   readonly #channel: ControllerChannel;
   readonly #admin: AdminProxy;
   #metricsServer: MetricsServer | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #timerAtMs = Number.POSITIVE_INFINITY;
+  readonly #timer = new DeadlineTimer(driverNowMs, () => this.#pump());
   #metricsTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #fatal = false;
@@ -394,20 +394,7 @@ export class BrokerDriver implements BrokerNode {
   }
 
   #armTimer(): void {
-    const deadline = this.lifecycle.nextDeadlineMs();
-    if (deadline === this.#timerAtMs && this.#timer) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAtMs = deadline;
-    if (!Number.isFinite(deadline)) return;
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerAtMs = Number.POSITIVE_INFINITY;
-        this.#pump();
-      },
-      Math.max(0, Math.ceil(deadline - driverNowMs())),
-    );
+    this.#timer.arm(this.lifecycle.nextDeadlineMs());
   }
 
   #observeState(): void {
@@ -519,7 +506,7 @@ export class BrokerDriver implements BrokerNode {
 
   async #doClose(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer.cancel();
     if (this.#metricsTimer) clearInterval(this.#metricsTimer);
     await this.#channel.close();
     this.#admin.close();

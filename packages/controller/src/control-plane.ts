@@ -53,6 +53,7 @@ import {
   NotControllerError,
 } from '@raftka/transport';
 import { ControllerMetrics } from './controller-metrics.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { driverNowMs, type RaftDriver, type RaftDriverHooks, type VoterEndpoint } from './raft-driver.js';
 import type { StateMachine } from './state-machine.js';
 
@@ -126,8 +127,11 @@ export class ControlPlane {
   /** The current heartbeat stream of each broker; only its end fences the broker. */
   readonly #streamOf = new Map<number, HeartbeatSession>();
   readonly #forwardClients = new Map<string, AdminClient>();
-  #timer: NodeJS.Timeout | undefined;
-  #timerAtMs = Number.POSITIVE_INFINITY;
+  readonly #timer = new DeadlineTimer(driverNowMs, () => {
+    if (this.#closed) return;
+    this.engine.tick(driverNowMs());
+    this.#afterEngineCall();
+  });
   #metricsTimer: NodeJS.Timeout | undefined;
   #bootstrappedEpoch = -1;
   #closed = false;
@@ -199,7 +203,7 @@ export class ControlPlane {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer.cancel();
     if (this.#metricsTimer) clearInterval(this.#metricsTimer);
     this.#endStreams(() => new RaftkaError('SHUTTING_DOWN', `controller ${this.#options.nodeId} is shutting down`));
     for (const client of this.#forwardClients.values()) client.close();
@@ -224,22 +228,7 @@ export class ControlPlane {
   }
 
   #armTimer(): void {
-    const deadline = this.engine.nextDeadlineMs();
-    if (deadline === this.#timerAtMs && this.#timer) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAtMs = deadline;
-    if (!Number.isFinite(deadline)) return;
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        this.#timerAtMs = Number.POSITIVE_INFINITY;
-        if (this.#closed) return;
-        this.engine.tick(driverNowMs());
-        this.#afterEngineCall();
-      },
-      Math.max(0, Math.ceil(deadline - driverNowMs())),
-    );
+    this.#timer.arm(this.engine.nextDeadlineMs());
   }
 
   /** Writes the node's cluster defaults the cluster has no value for, once per activation. */

@@ -9,6 +9,7 @@ export {
   DEFAULT_METADATA_MAX_IDLE_INTERVAL_MS,
   startControllerNode,
 } from './controller-node.js';
+export { DeadlineTimer } from './deadline-timer.js';
 export { FakeBroker, type FakeBrokerOptions } from './fake-broker.js';
 export { RaftMetrics } from './metrics.js';
 export {

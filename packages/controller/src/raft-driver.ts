@@ -59,6 +59,7 @@ import {
   raftMaxMessageBytes,
   TransportServer,
 } from '@raftka/transport';
+import { DeadlineTimer } from './deadline-timer.js';
 import { RaftMetrics } from './metrics.js';
 import type { StateMachine } from './state-machine.js';
 
@@ -183,8 +184,7 @@ export class RaftDriver {
   #server: TransportServer | undefined;
 
   #loop: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #timerAtMs = Number.POSITIVE_INFINITY;
+  readonly #timer = new DeadlineTimer(driverNowMs, () => this.#onTimer());
   #started = false;
   #stopping = false;
   #stopped = false;
@@ -333,8 +333,6 @@ export class RaftDriver {
   }
 
   #onTimer(): void {
-    this.#timer = undefined;
-    this.#timerAtMs = Number.POSITIVE_INFINITY;
     if (this.#stopped) return;
     this.#raft.tick(driverNowMs());
     this.kick();
@@ -459,14 +457,7 @@ export class RaftDriver {
   }
 
   #armTimer(): void {
-    const deadline = this.#raft.nextDeadlineMs();
-    if (deadline === this.#timerAtMs && this.#timer) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAtMs = deadline;
-    if (!Number.isFinite(deadline)) return;
-    const delayMs = Math.max(0, Math.ceil(deadline - driverNowMs()));
-    this.#timer = setTimeout(() => this.#onTimer(), delayMs);
+    this.#timer.arm(this.#raft.nextDeadlineMs());
   }
 
   /** Role, epoch and leader changes: logs, metrics, hooks, and failing appends that can no longer be acknowledged here. */
@@ -702,8 +693,7 @@ export class RaftDriver {
     while (this.#loop) await this.#loop;
     if (wasLeader) await this.#waitForPeerCalls(RESIGN_FLUSH_MAX_MS);
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.cancel();
     this.#failAppends(() => this.#notLeader());
     await this.#closeResources();
     this.#log.info('raft node stopped');
@@ -736,7 +726,7 @@ export class RaftDriver {
     this.#log.fatal({ err, errorName: isRaftkaError(err) ? err.errorName : undefined }, 'raft node failed');
     this.#stopped = true;
     this.#stopping = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer.cancel();
     this.#failAppends(() => err);
     if (this.#config.onFatalError) this.#config.onFatalError(err);
     else
