@@ -6,35 +6,20 @@
 // leader its observer follows; when that controller is unreachable it tries
 // the next voter, and a NOT_CONTROLLER naming the active controller is
 // followed at once, both within the caller's deadline.
-import {
-  type Client,
-  credentials,
-  Metadata,
-  type ServerUnaryCall,
-  type ServiceError,
-  type sendUnaryData,
-  status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServiceError, sendUnaryData, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { RaftkaError } from '@raftka/common';
 import type { VoterEndpoint } from '@raftka/controller';
 import {
   checkClusterId,
-  clientChannelOptions,
   type ExtraService,
   fromServiceError,
   loadServices,
   NotControllerError,
+  ServiceClients,
   toServiceError,
 } from '@raftka/transport';
 
 type Wire = Record<string, unknown>;
-type UnaryFn = (
-  request: Wire,
-  metadata: Metadata,
-  options: { deadline: number },
-  callback: (err: ServiceError | null, response?: Wire) => void,
-) => unknown;
 
 export interface AdminProxyOptions {
   clusterId: string;
@@ -53,7 +38,7 @@ const CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export class AdminProxy {
   readonly #options: AdminProxyOptions;
-  readonly #clients = new Map<string, Client>();
+  readonly #clients = new ServiceClients('Admin', CLIENT_MAX_MESSAGE_BYTES);
   #nextVoter = 0;
   #closed = false;
 
@@ -119,16 +104,7 @@ export class AdminProxy {
   }
 
   #call(endpoint: string, method: string, request: Wire, deadlineMs: number): Promise<Wire> {
-    const client = this.#client(endpoint);
-    const fn = (client as unknown as Record<string, UnaryFn>)[method];
-    if (typeof fn !== 'function') {
-      return Promise.reject({ code: status.UNIMPLEMENTED, details: method, metadata: new Metadata() });
-    }
-    return new Promise((resolve, reject) => {
-      fn.call(client, request, new Metadata(), { deadline: deadlineMs }, (err, res) =>
-        err ? reject(err) : resolve(res ?? {}),
-      );
-    });
+    return this.#clients.unary(endpoint, method, request, { deadlineMs });
   }
 
   #rotate(): string {
@@ -137,23 +113,8 @@ export class AdminProxy {
     return `${voter.host}:${voter.port}`;
   }
 
-  #client(endpoint: string): Client {
-    let client = this.#clients.get(endpoint);
-    if (!client) {
-      const { Admin } = loadServices();
-      client = new Admin(
-        endpoint,
-        credentials.createInsecure(),
-        clientChannelOptions({ maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES }),
-      );
-      this.#clients.set(endpoint, client);
-    }
-    return client;
-  }
-
   close(): void {
     this.#closed = true;
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
+    this.#clients.close();
   }
 }

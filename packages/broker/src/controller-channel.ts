@@ -8,11 +8,11 @@
 // (`setActiveController`), or the one a NOT_CONTROLLER answer names; without
 // either, the voters in turn. Switching controllers cancels the stream to the
 // old one and opens a new one on the next heartbeat.
-import { type Client, type ClientDuplexStream, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type Client, type ClientDuplexStream, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { errorNameOf, isRaftkaError, RaftkaError } from '@raftka/common';
 import type { VoterEndpoint } from '@raftka/controller';
 import type { BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest } from '@raftka/metadata';
-import { clientChannelOptions, fromServiceError, loadServices, NotControllerError } from '@raftka/transport';
+import { fromServiceError, NotControllerError, ServiceClients } from '@raftka/transport';
 import type { LifecycleOutcome } from './lifecycle.js';
 
 type Wire = Record<string, unknown>;
@@ -33,7 +33,7 @@ const CLIENT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 export class ControllerChannel {
   readonly #options: ControllerChannelOptions;
-  readonly #clients = new Map<string, Client>();
+  readonly #clients = new ServiceClients('BrokerLifecycle', CLIENT_MAX_MESSAGE_BYTES);
   #target: string;
   #nextVoter = 0;
   #stream: ClientDuplexStream<Wire, Wire> | undefined;
@@ -76,10 +76,6 @@ export class ControllerChannel {
   register(request: BrokerRegistrationRequest): Promise<{ brokerEpoch: number }> {
     if (this.#closed) return Promise.reject(new RaftkaError('SHUTTING_DOWN', 'controller channel closed'));
     const endpoint = this.#target;
-    const client = this.#client(endpoint) as unknown as Record<
-      string,
-      (req: Wire, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res?: Wire) => void) => void
-    >;
     const wire: Wire = {
       cluster_id: this.#options.clusterId,
       broker_id: request.brokerId,
@@ -87,18 +83,14 @@ export class ControllerChannel {
       rack: request.rack ?? '',
       listeners: request.listeners.map((l) => ({ name: l.name, host: l.host, port: l.port })),
     };
-    return new Promise((resolve, reject) => {
-      client.RegisterBroker?.call(
-        client,
-        wire,
-        new Metadata(),
-        { deadline: Date.now() + this.#options.requestTimeoutMs },
-        (err, res) =>
-          err
-            ? reject(fromServiceError(err, `RegisterBroker at ${endpoint}`))
-            : resolve({ brokerEpoch: Number(res?.broker_epoch ?? -1) }),
+    return this.#clients
+      .unary(endpoint, 'RegisterBroker', wire, { deadlineMs: Date.now() + this.#options.requestTimeoutMs })
+      .then(
+        (res) => ({ brokerEpoch: Number(res.broker_epoch ?? -1) }),
+        (err: ServiceError) => {
+          throw fromServiceError(err, `RegisterBroker at ${endpoint}`);
+        },
       );
-    });
   }
 
   /** Writes one heartbeat on the stream to the current target, opening it first if needed. */
@@ -170,17 +162,7 @@ export class ControllerChannel {
   }
 
   #client(endpoint: string): Client {
-    let client = this.#clients.get(endpoint);
-    if (!client) {
-      const { BrokerLifecycle } = loadServices();
-      client = new BrokerLifecycle(
-        endpoint,
-        credentials.createInsecure(),
-        clientChannelOptions({ maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES }),
-      );
-      this.#clients.set(endpoint, client);
-    }
-    return client;
+    return this.#clients.client(endpoint);
   }
 
   /** Ends the heartbeat stream (the controller then fences this broker, which has shut down) and closes the clients. */
@@ -194,8 +176,7 @@ export class ControllerChannel {
       const done = () => {
         if (settled) return;
         settled = true;
-        for (const client of this.#clients.values()) client.close();
-        this.#clients.clear();
+        this.#clients.close();
         resolve();
       };
       if (!stream) return done();

@@ -12,14 +12,7 @@
 //
 // A call that timed out is not retried: a write (CreateTopics) may have
 // committed, and a retry would answer TOPIC_ALREADY_EXISTS, as in Kafka.
-import {
-  type Client,
-  type ClientDuplexStream,
-  credentials,
-  Metadata,
-  type ServiceClientConstructor,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { type Client, type ClientDuplexStream, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { assert, type ErrorName, isRaftkaError, RaftkaError } from '@raftka/common';
 import type {
   AllocateProducerIdsRequest,
@@ -40,7 +33,6 @@ import type {
   ElectLeadersResult,
   TopicDescription,
 } from '@raftka/metadata';
-import { clientChannelOptions } from './channel-options.js';
 import { FORWARDED_HEADER } from './control-plane-services.js';
 import {
   allocateProducerIdsResponseFromWire,
@@ -67,7 +59,8 @@ import {
   topicDescriptionFromWire,
 } from './control-plane-wire.js';
 import { fromServiceError, NotControllerError } from './errors.js';
-import { loadServices, type RaftkaServices } from './proto.js';
+import type { RaftkaServices } from './proto.js';
+import { ServiceClients } from './service-clients.js';
 import type { Wire } from './wire.js';
 
 export interface ControllerClientOptions {
@@ -88,13 +81,6 @@ export interface ControllerClientOptions {
   forwarded?: boolean;
 }
 
-type UnaryFn = (
-  request: Wire,
-  metadata: Metadata,
-  options: { deadline: number },
-  callback: (err: ServiceError | null, response?: Wire) => void,
-) => unknown;
-
 const DEFAULTS = {
   requestTimeoutMs: 30_000,
   retryTimeoutMs: 15_000,
@@ -113,16 +99,14 @@ function sleep(ms: number): Promise<void> {
 /** Clients per endpoint for one service, and the redirect loop. */
 class ControllerCaller {
   readonly options: Required<ControllerClientOptions>;
-  readonly #service: keyof RaftkaServices;
-  readonly #clients = new Map<string, Client>();
+  readonly #clients: ServiceClients;
   #activeEndpoint: string | undefined;
   #nextBootstrap = 0;
-  #closed = false;
 
   constructor(service: keyof RaftkaServices, options: ControllerClientOptions) {
     assert(options.bootstrapEndpoints.length > 0, 'a controller client needs at least one bootstrap endpoint');
-    this.#service = service;
     this.options = { ...DEFAULTS, ...options };
+    this.#clients = new ServiceClients(service, this.options.maxMessageBytes);
   }
 
   get activeEndpoint(): string | undefined {
@@ -143,18 +127,7 @@ class ControllerCaller {
   }
 
   client(endpoint: string): Client {
-    if (this.#closed) throw new RaftkaError('SHUTTING_DOWN', 'controller client is closed');
-    let client = this.#clients.get(endpoint);
-    if (!client) {
-      const ctor: ServiceClientConstructor = loadServices()[this.#service];
-      client = new ctor(
-        endpoint,
-        credentials.createInsecure(),
-        clientChannelOptions({ maxMessageBytes: this.options.maxMessageBytes }),
-      );
-      this.#clients.set(endpoint, client);
-    }
-    return client;
+    return this.#clients.client(endpoint);
   }
 
   metadata(): Metadata {
@@ -164,20 +137,19 @@ class ControllerCaller {
   }
 
   callOnce(endpoint: string, method: string, request: Wire): Promise<Wire> {
-    let client: Client;
-    try {
-      client = this.client(endpoint);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const fn = (client as unknown as Record<string, UnaryFn>)[method];
-    assert(typeof fn === 'function', () => `no client method ${method}`);
-    const deadline = Date.now() + this.options.requestTimeoutMs;
-    return new Promise<Wire>((resolve, reject) => {
-      fn.call(client, { ...request, cluster_id: this.options.clusterId }, this.metadata(), { deadline }, (err, res) =>
-        err ? reject(fromServiceError(err, `${method} at ${endpoint}`)) : resolve(res ?? {}),
-      );
-    });
+    return this.#clients
+      .unary(
+        endpoint,
+        method,
+        { ...request, cluster_id: this.options.clusterId },
+        {
+          deadlineMs: Date.now() + this.options.requestTimeoutMs,
+          metadata: this.metadata(),
+        },
+      )
+      .catch((err: unknown) => {
+        throw isRaftkaError(err) ? err : fromServiceError(err as ServiceError, `${method} at ${endpoint}`);
+      });
   }
 
   /** Calls `method` at the active controller, following redirects and retrying through elections. */
@@ -206,9 +178,7 @@ class ControllerCaller {
   }
 
   close(): void {
-    this.#closed = true;
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
+    this.#clients.close();
   }
 }
 

@@ -76,6 +76,7 @@ export {
   TransportServer,
   type TransportServerOptions,
 } from './server.js';
+export { ServiceClients } from './service-clients.js';
 export {
   isRequest,
   METHOD_OF_REQUEST,

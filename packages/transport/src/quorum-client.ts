@@ -7,13 +7,12 @@
 // Retries make append at-least-once: an append whose answer was lost (the
 // leader died after proposing) may commit and be retried, as with a Kafka
 // producer without idempotence. Checks for lost records must allow duplicates.
-import { type Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { assert, type ErrorName, isRaftkaError, RaftkaError } from '@raftka/common';
 import type { RaftRole } from '@raftka/raft';
-import { clientChannelOptions } from './channel-options.js';
 import { fromServiceError, NotLeaderError } from './errors.js';
-import { loadServices } from './proto.js';
 import type { AppendResult, DescribeQuorumResult, ReadCommittedResult, ReplicaStateView } from './server.js';
+import { ServiceClients } from './service-clients.js';
 import { entryFromWire, type Wire } from './wire.js';
 
 export interface QuorumClientOptions {
@@ -28,13 +27,6 @@ export interface QuorumClientOptions {
   retryBackoffMs?: number;
   maxMessageBytes?: number;
 }
-
-type UnaryFn = (
-  request: Wire,
-  metadata: Metadata,
-  options: { deadline: number },
-  callback: (err: ServiceError | null, response?: Wire) => void,
-) => unknown;
 
 const DEFAULTS = {
   requestTimeoutMs: 5_000,
@@ -60,7 +52,7 @@ const RETRIABLE_APPEND_ERRORS: ReadonlySet<ErrorName> = new Set<ErrorName>([
 
 export class QuorumClient {
   readonly #options: Required<QuorumClientOptions>;
-  readonly #clients = new Map<string, Client>();
+  readonly #clients: ServiceClients;
   #leaderEndpoint: string | undefined;
   #nextBootstrap = 0;
   #closed = false;
@@ -68,6 +60,7 @@ export class QuorumClient {
   constructor(options: QuorumClientOptions) {
     assert(options.bootstrapEndpoints.length > 0, 'QuorumClient needs at least one bootstrap endpoint');
     this.#options = { ...DEFAULTS, ...options };
+    this.#clients = new ServiceClients('Quorum', this.#options.maxMessageBytes);
   }
 
   /** The leader's endpoint as last learned, if any. */
@@ -159,37 +152,25 @@ export class QuorumClient {
     return endpoint;
   }
 
-  #client(endpoint: string): Client {
-    let client = this.#clients.get(endpoint);
-    if (!client) {
-      const { Quorum } = loadServices();
-      client = new Quorum(
-        endpoint,
-        credentials.createInsecure(),
-        clientChannelOptions({ maxMessageBytes: this.#options.maxMessageBytes }),
-      );
-      this.#clients.set(endpoint, client);
-    }
-    return client;
-  }
-
   #call(endpoint: string, method: 'Append' | 'DescribeQuorum' | 'ReadCommitted', request: Wire): Promise<Wire> {
     if (this.#closed) return Promise.reject(new RaftkaError('SHUTTING_DOWN', 'QuorumClient is closed'));
-    const client = this.#client(endpoint);
-    const fn = (client as unknown as Record<string, UnaryFn>)[method];
-    assert(typeof fn === 'function', () => `no client method ${method}`);
-    const deadline = Date.now() + this.#options.requestTimeoutMs;
-    return new Promise<Wire>((resolve, reject) => {
-      fn.call(client, { ...request, cluster_id: this.#options.clusterId }, new Metadata(), { deadline }, (err, res) =>
-        err ? reject(fromServiceError(err, `${method} at ${endpoint}`)) : resolve(res ?? {}),
-      );
-    });
+    return this.#clients
+      .unary(
+        endpoint,
+        method,
+        { ...request, cluster_id: this.#options.clusterId },
+        {
+          deadlineMs: Date.now() + this.#options.requestTimeoutMs,
+        },
+      )
+      .catch((err: ServiceError) => {
+        throw fromServiceError(err, `${method} at ${endpoint}`);
+      });
   }
 
   close(): void {
     this.#closed = true;
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
+    this.#clients.close();
   }
 }
 
