@@ -37,6 +37,33 @@ export {
   type HeartbeatStreamEvents,
 } from './controller-client.js';
 export {
+  ACKS_ALL,
+  ACKS_LEADER,
+  ACKS_NONE,
+  BrokerDataClient,
+  type BrokerDataClientOptions,
+  type BrokerDataHandlers,
+  brokerDataService,
+  EARLIEST_TIMESTAMP,
+  type FetchPartitionResponseWire,
+  type FetchPartitionWire,
+  type FetchRequestWire,
+  type FetchResponseWire,
+  type InitProducerIdRequestWire,
+  type InitProducerIdResponseWire,
+  LATEST_TIMESTAMP,
+  type ListOffsetsPartitionResponseWire,
+  type ListOffsetsRequestWire,
+  type ListOffsetsResponseWire,
+  type MetadataPartitionWire,
+  type MetadataRequestWire,
+  type MetadataResponseWire,
+  type MetadataTopicWire,
+  type ProducePartitionResponseWire,
+  type ProduceRequestWire,
+  type ProduceResponseWire,
+} from './data-plane.js';
+export {
   fromServiceError,
   isPeerUnavailable,
   NotControllerError,
@@ -56,6 +83,7 @@ export {
 } from './peer-channel.js';
 export {
   ADMIN_PROTO,
+  BROKER_PROTO,
   CONTROLLER_PROTO,
   findProtoDir,
   loadServices,

@@ -34,6 +34,7 @@ export const RAFT_PROTO = 'raftka/raft/v1/raft.proto';
 export const QUORUM_PROTO = 'raftka/quorum/v1/quorum.proto';
 export const CONTROLLER_PROTO = 'raftka/controller/v1/controller.proto';
 export const ADMIN_PROTO = 'raftka/admin/v1/admin.proto';
+export const BROKER_PROTO = 'raftka/broker/v1/broker.proto';
 
 /** Upper bound of the directory walk; the repo root is a few levels up. */
 const MAX_WALK_UP = 8;
@@ -80,6 +81,8 @@ export interface RaftkaServices {
   BrokerLifecycle: ServiceClientConstructor;
   /** raftka.admin.v1.Admin: topics, configs, elections, cluster description. */
   Admin: ServiceClientConstructor;
+  /** raftka.broker.v1.Broker: produce, fetch, list offsets, metadata, producer ids. */
+  Broker: ServiceClientConstructor;
 }
 
 let cached: RaftkaServices | undefined;
@@ -88,13 +91,17 @@ let cached: RaftkaServices | undefined;
 export function loadServices(): RaftkaServices {
   if (cached) return cached;
   const protoDir = findProtoDir();
-  const definition = loadSync([RAFT_PROTO, QUORUM_PROTO, CONTROLLER_PROTO, ADMIN_PROTO], protoLoaderOptions(protoDir));
+  const definition = loadSync(
+    [RAFT_PROTO, QUORUM_PROTO, CONTROLLER_PROTO, ADMIN_PROTO, BROKER_PROTO],
+    protoLoaderOptions(protoDir),
+  );
   const root = loadPackageDefinition(definition);
   cached = {
     Raft: lookupService(root, ['raftka', 'raft', 'v1', 'Raft']),
     Quorum: lookupService(root, ['raftka', 'quorum', 'v1', 'Quorum']),
     BrokerLifecycle: lookupService(root, ['raftka', 'controller', 'v1', 'BrokerLifecycle']),
     Admin: lookupService(root, ['raftka', 'admin', 'v1', 'Admin']),
+    Broker: lookupService(root, ['raftka', 'broker', 'v1', 'Broker']),
   };
   return cached;
 }
