@@ -178,7 +178,9 @@ function unary(
   return (call, callback) => {
     let response: Promise<unknown>;
     try {
-      checkClusterId(call.request, clusterId);
+      // Kafka clients bootstrap from host:port alone: an empty cluster id is
+      // accepted (the Metadata answer names the cluster), a wrong one is not.
+      if (call.request.cluster_id !== '') checkClusterId(call.request, clusterId);
       response = body(call.request);
     } catch (err) {
       callback(toServiceError(err) as ServiceError);
@@ -192,7 +194,8 @@ function unary(
 }
 
 export interface BrokerDataClientOptions {
-  clusterId: string;
+  /** Sent on every call; '' (the default) is accepted by any cluster. */
+  clusterId?: string;
   /** Largest message either way; default 64 MiB. */
   maxMessageBytes?: number;
 }
@@ -208,7 +211,7 @@ export class BrokerDataClient {
   readonly #clusterId: string;
 
   constructor(options: BrokerDataClientOptions) {
-    this.#clusterId = options.clusterId;
+    this.#clusterId = options.clusterId ?? '';
     this.#clients = new ServiceClients('Broker', options.maxMessageBytes ?? 64 * 1024 * 1024);
   }
 

@@ -152,6 +152,11 @@ describe('Broker data service', () => {
     await expect(stranger.metadata(endpoint, null, Date.now() + 5000)).rejects.toMatchObject({
       errorName: 'INVALID_CLUSTER_ID',
     });
+    const anonymous = new BrokerDataClient({});
+    cleanups.push(() => anonymous.close());
+    await expect(anonymous.metadata(endpoint, null, Date.now() + 5000)).rejects.toMatchObject({
+      errorName: 'UNSUPPORTED_VERSION',
+    });
   });
 
   it('maps an unreachable broker to a retriable NETWORK_EXCEPTION', async () => {
