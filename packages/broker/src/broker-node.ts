@@ -31,12 +31,14 @@ import type { AllocateProducerIdsResponse, AlterPartitionRequest, AlterPartition
 import type { Logger, MetricsServer, Registry } from '@raftka/observability';
 import { startMetricsServer } from '@raftka/observability';
 import type { RaftConfig } from '@raftka/raft';
-import { BrokerLifecycleClient, TransportServer } from '@raftka/transport';
+import { BrokerLifecycleClient, brokerDataService, TransportServer } from '@raftka/transport';
 import { AdminProxy } from './admin-proxy.js';
 import { asApiError, ControllerChannel } from './controller-channel.js';
+import { DataPlaneMetrics } from './data-metrics.js';
 import { BrokerLifecycle, type BrokerState, type LifecycleRequest } from './lifecycle.js';
 import { type BrokerMetadataListener, BrokerMetadataStateMachine, loggingListener } from './metadata-publisher.js';
 import { BrokerMetrics } from './metrics.js';
+import { ReplicaManager, type ReplicaManagerConfig } from './replica-manager.js';
 
 export interface BrokerNodeConfig {
   nodeId: number;
@@ -72,8 +74,13 @@ export interface BrokerNodeConfig {
    * Kafka's broker waits for log recovery. Default true.
    */
   readyToUnfence?: boolean;
-  /** More metadata listeners (the data path); a logging listener is always there. */
+  /** More metadata listeners; a logging listener is always there. */
   listeners?: readonly BrokerMetadataListener[];
+  /**
+   * The data plane (partitions, produce, fetch, replica fetchers). Unset: a
+   * control-plane-only broker, as the lifecycle tests and bench run it.
+   */
+  dataPlane?: DataPlaneConfig;
   /**
    * The node cannot go on: registration timed out, or the metadata observer
    * failed. Default: log and exit the process with status 1.
@@ -102,6 +109,8 @@ export interface BrokerNode {
   readonly lifecycle: BrokerLifecycle;
   readonly metadata: BrokerMetadataStateMachine;
   readonly metrics: BrokerMetrics;
+  /** The data plane, when configured. */
+  readonly replicaManager: ReplicaManager | undefined;
   status(): BrokerStatus;
   /**
    * AlterPartition (Kafka API 56) at the active controller, as this broker's
@@ -118,6 +127,12 @@ export interface BrokerNode {
   /** Stop at once, without a controlled shutdown (the controller fences the broker when the stream closes). */
   close(): Promise<void>;
 }
+
+/** The replica manager's settings that come from the node's configuration. */
+export type DataPlaneConfig = Omit<
+  ReplicaManagerConfig,
+  'brokerId' | 'clusterId' | 'logger' | 'metrics' | 'controller'
+>;
 
 const DEFAULT_CONTROLLED_SHUTDOWN_TIMEOUT_MS = 30_000;
 const CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -142,6 +157,7 @@ export class BrokerDriver implements BrokerNode {
   readonly lifecycle: BrokerLifecycle;
   readonly metadata: BrokerMetadataStateMachine;
   readonly metrics: BrokerMetrics;
+  readonly replicaManager: ReplicaManager | undefined;
   readonly #config: BrokerNodeConfig;
   readonly #log: Logger;
   #raft!: RaftDriver;
@@ -177,6 +193,23 @@ export class BrokerDriver implements BrokerNode {
     this.metadata = new BrokerMetadataStateMachine(config.nodeId);
     this.metadata.addListener(loggingListener(this.#log.child({ component: 'metadata' })));
     for (const listener of config.listeners ?? []) this.metadata.addListener(listener);
+    if (config.dataPlane !== undefined) {
+      // Opens (and if needed recovers) every partition log before the broker registers.
+      this.replicaManager = new ReplicaManager({
+        ...config.dataPlane,
+        brokerId: config.nodeId,
+        clusterId: config.clusterId,
+        logger: config.logger,
+        metrics: new DataPlaneMetrics(this.metrics.metrics),
+        controller: {
+          alterPartition: (request) => this.alterPartition(request),
+          allocateProducerIds: () => this.allocateProducerIds(),
+          activeControllerId: () => this.#raft?.raft?.leaderId ?? -1,
+          brokerEpoch: () => this.lifecycle.brokerEpoch,
+        },
+      });
+      this.metadata.addListener(this.replicaManager);
+    }
     const incarnationId = randomUUID();
     const advertisedHost =
       config.advertisedHost ??
@@ -190,7 +223,12 @@ export class BrokerDriver implements BrokerNode {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       sessionTimeoutMs: config.sessionTimeoutMs,
       initialRegistrationTimeoutMs: config.initialRegistrationTimeoutMs,
-      ...(config.readyToUnfence !== undefined ? { readyToUnfence: config.readyToUnfence } : {}),
+      // With a data plane the broker asks to be unfenced only once its partitions act on the caught-up image.
+      ...(config.dataPlane !== undefined
+        ? { readyToUnfence: false }
+        : config.readyToUnfence !== undefined
+          ? { readyToUnfence: config.readyToUnfence }
+          : {}),
     });
     this.#lifecycleClient = new BrokerLifecycleClient({
       clusterId: config.clusterId,
@@ -230,13 +268,47 @@ export class BrokerDriver implements BrokerNode {
         raft: config.raft,
         snapshotMaxBytesBetween: config.snapshotMaxBytesBetween,
         appendLingerMs: 0,
-        listener: { host: config.listenHost, port: config.listenPort, services: [this.#admin.service()] },
+        listener: { host: config.listenHost, port: config.listenPort, services: this.#clientServices() },
         logger: config.logger,
         onFatalError: (err) => this.#failed(err),
       },
       this.metadata,
       this.hooks,
     );
+  }
+
+  /** The services on the client port: Admin (forwarded to the active controller) and, with a data plane, Broker. */
+  #clientServices() {
+    const services = [this.#admin.service()];
+    const rm = this.replicaManager;
+    if (rm !== undefined) {
+      services.push(
+        brokerDataService(this.#config.clusterId, {
+          produce: (r) => this.#timed('produce', String(r.acks), () => rm.produce(r)),
+          fetch: (r, cancelled) =>
+            this.#timed(r.replica_id >= 0 ? 'fetch_follower' : 'fetch_consumer', '', () => rm.fetch(r, cancelled)),
+          listOffsets: (r) => this.#timed('list_offsets', '', () => rm.listOffsets(r)),
+          metadata: (r) => this.#timed('metadata', '', () => rm.metadata(r)),
+          initProducerId: () => this.#timed('init_producer_id', '', () => rm.initProducerId()),
+        }),
+      );
+    }
+    return services;
+  }
+
+  async #timed<T>(api: string, acks: string, call: () => Promise<T>): Promise<T> {
+    const m = this.replicaManager?.config.metrics;
+    const started = performance.now();
+    try {
+      const result = await call();
+      m?.requests.inc({ api, error: 'NONE' });
+      return result;
+    } catch (err) {
+      m?.requests.inc({ api, error: isRaftkaError(err) ? err.errorName : 'UNKNOWN_SERVER_ERROR' });
+      throw err;
+    } finally {
+      m?.requestDuration.observe({ api, acks }, (performance.now() - started) / 1000);
+    }
   }
 
   /** What the RaftDriver calls back: a new leader moves the heartbeat stream; applied metadata is reported. */
@@ -273,7 +345,7 @@ export class BrokerDriver implements BrokerNode {
         host: this.#config.listenHost,
         port: this.#config.listenPort,
         maxMessageBytes: CLIENT_MAX_MESSAGE_BYTES,
-        services: [this.#admin.service()],
+        services: this.#clientServices(),
       });
     }
     // Register the port actually bound (0 in tests means "any").
@@ -410,6 +482,11 @@ export class BrokerDriver implements BrokerNode {
         `broker state ${change.from} -> ${change.to}`,
       );
       this.metrics.setState(change.to);
+      if (change.to === 'RECOVERY' && this.replicaManager !== undefined) {
+        // Caught up on metadata: the partitions act on the current image, then the broker may be unfenced.
+        this.replicaManager.start();
+        this.lifecycle.readyToUnfence(driverNowMs());
+      }
       if (change.to === 'SHUTTING_DOWN') for (const w of this.#shutdownWaiters.splice(0)) w();
     }
     this.metrics.brokerEpoch.set(this.lifecycle.brokerEpoch);
@@ -508,6 +585,8 @@ export class BrokerDriver implements BrokerNode {
     this.#closed = true;
     this.#timer.cancel();
     if (this.#metricsTimer) clearInterval(this.#metricsTimer);
+    // Logs are closed cleanly (checkpoints, clean-shutdown marker) before the process goes.
+    await this.replicaManager?.close();
     await this.#channel.close();
     this.#admin.close();
     this.#lifecycleClient.close();

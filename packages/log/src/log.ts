@@ -510,6 +510,18 @@ export class PartitionLog {
     return this.epochCache.latestEpoch();
   }
 
+  /**
+   * A new leader records its epoch as starting at its LEO before it appends
+   * anything (Kafka's maybeAssignEpochStartOffset), so a follower that fetched
+   * in an epoch this log never had learns where the logs part.
+   */
+  assignEpochStartOffset(leaderEpoch: number): void {
+    this.storage(() => {
+      this.ensureOpen();
+      this.epochCache.assign(leaderEpoch, this.logEndOffset);
+    });
+  }
+
   /** OffsetsForLeaderEpoch: see LeaderEpochCache.endOffsetFor. */
   endOffsetForEpoch(requestedEpoch: number): EpochEndOffset {
     return this.epochCache.endOffsetFor(requestedEpoch, this.logEndOffset);

@@ -7,6 +7,7 @@
 // Keys use Kafka's names where Kafka has one. Raftka-only keys say so in their
 // description. Bad or missing values fail fast with one message listing every
 // problem, before the node touches its data directory.
+import { join } from 'node:path';
 import { RaftkaError } from '@raftka/common';
 import { CONFIG_SCHEMA as METADATA_CONFIG_SCHEMA, validateConfigValue } from '@raftka/metadata';
 
@@ -200,6 +201,99 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
       'A starting broker retries its registration with the active controller for this long, then exits with an error.',
   },
   {
+    name: 'log.dirs',
+    type: 'string',
+    default: null,
+    roles: ['broker'],
+    description:
+      'Directory of the partition logs (one directory `<topic>-<partition>` per replica). Unset: a `partitions` directory under metadata.log.dir. One directory only (Kafka accepts a list).',
+  },
+  {
+    name: 'replica.lag.time.max.ms',
+    type: 'int',
+    default: 30000,
+    unit: 'ms',
+    min: 10,
+    roles: ['broker'],
+    description:
+      'A leader proposes a follower out of the ISR when the follower has not caught up to the leader for this long (and back in once it has caught up to the high watermark).',
+  },
+  {
+    name: 'replica.fetch.wait.max.ms',
+    type: 'int',
+    default: 500,
+    unit: 'ms',
+    min: 0,
+    roles: ['broker'],
+    description: 'How long a follower fetch waits at the leader for replica.fetch.min.bytes of new data (long poll).',
+  },
+  {
+    name: 'replica.fetch.min.bytes',
+    type: 'int',
+    default: 1,
+    unit: 'bytes',
+    min: 1,
+    roles: ['broker'],
+    description: 'A follower fetch is answered once this many bytes are available, or after replica.fetch.wait.max.ms.',
+  },
+  {
+    name: 'replica.fetch.max.bytes',
+    type: 'int',
+    default: MiB,
+    unit: 'bytes',
+    min: 1024,
+    roles: ['broker'],
+    description:
+      'Bytes a follower asks for per partition in one fetch (at least one whole batch is returned even if larger).',
+  },
+  {
+    name: 'replica.fetch.response.max.bytes',
+    type: 'int',
+    default: 10 * MiB,
+    unit: 'bytes',
+    min: 1024,
+    roles: ['broker'],
+    description: 'Bytes a follower asks for in one fetch over all its partitions.',
+  },
+  {
+    name: 'replica.fetch.backoff.ms',
+    type: 'int',
+    default: 50,
+    unit: 'ms',
+    min: 0,
+    roles: ['broker'],
+    description:
+      'How long a follower waits before fetching a partition again after an error, or after a failed fetch from its leader. Kafka defaults to 1000; Raftka uses 50 so that a follower that learned of a new leader before the leader did retries within milliseconds.',
+  },
+  {
+    name: 'replica.socket.timeout.ms',
+    type: 'int',
+    default: 30000,
+    unit: 'ms',
+    min: 100,
+    roles: ['broker'],
+    description:
+      'How long a follower fetch may take beyond replica.fetch.wait.max.ms before it is given up and retried.',
+  },
+  {
+    name: 'replica.high.watermark.checkpoint.interval.ms',
+    type: 'int',
+    default: 5000,
+    unit: 'ms',
+    min: 100,
+    roles: ['broker'],
+    description: 'How often each partition writes its high watermark to its checkpoint file.',
+  },
+  {
+    name: 'log.retention.check.interval.ms',
+    type: 'int',
+    default: 300000,
+    unit: 'ms',
+    min: 100,
+    roles: ['broker'],
+    description: 'How often the broker deletes segments past retention.ms / retention.bytes.',
+  },
+  {
     name: 'controller.state.machine',
     type: 'string',
     default: 'metadata',
@@ -278,6 +372,17 @@ export interface NodeConfig {
   controllerStateMachine: 'metadata' | 'kv';
   /** metadata.max.idle.interval.ms. */
   metadataMaxIdleIntervalMs: number;
+  /** The broker's data plane (log.dirs, replica.*). */
+  logDir: string;
+  replicaLagTimeMaxMs: number;
+  replicaFetchWaitMaxMs: number;
+  replicaFetchMinBytes: number;
+  replicaFetchMaxBytes: number;
+  replicaFetchResponseMaxBytes: number;
+  replicaFetchBackoffMs: number;
+  replicaSocketTimeoutMs: number;
+  highWatermarkCheckpointIntervalMs: number;
+  retentionCheckIntervalMs: number;
   /**
    * Cluster-level config defaults given in this node's configuration
    * (num.partitions ...; the metadata package's schema), canonical values.
@@ -400,6 +505,16 @@ export function resolveConfig(raw: Map<string, string>): NodeConfig {
     initialBrokerRegistrationTimeoutMs: get('initial.broker.registration.timeout.ms'),
     controllerStateMachine: get('controller.state.machine'),
     metadataMaxIdleIntervalMs: get('metadata.max.idle.interval.ms'),
+    logDir: get<string | null>('log.dirs') ?? join(get<string>('metadata.log.dir'), 'partitions'),
+    replicaLagTimeMaxMs: get('replica.lag.time.max.ms'),
+    replicaFetchWaitMaxMs: get('replica.fetch.wait.max.ms'),
+    replicaFetchMinBytes: get('replica.fetch.min.bytes'),
+    replicaFetchMaxBytes: get('replica.fetch.max.bytes'),
+    replicaFetchResponseMaxBytes: get('replica.fetch.response.max.bytes'),
+    replicaFetchBackoffMs: get('replica.fetch.backoff.ms'),
+    replicaSocketTimeoutMs: get('replica.socket.timeout.ms'),
+    highWatermarkCheckpointIntervalMs: get('replica.high.watermark.checkpoint.interval.ms'),
+    retentionCheckIntervalMs: get('log.retention.check.interval.ms'),
     clusterDefaults,
     effective: {
       ...Object.fromEntries(

@@ -74,6 +74,18 @@ function brokerNodeConfig(config: NodeConfig, logger: Logger): BrokerNodeConfig 
     initialRegistrationTimeoutMs: config.initialBrokerRegistrationTimeoutMs,
     metricsPort: config.metricsPort,
     metricsHost: config.metricsHost,
+    dataPlane: {
+      logDir: config.logDir,
+      replicaLagTimeMaxMs: config.replicaLagTimeMaxMs,
+      replicaFetchWaitMaxMs: config.replicaFetchWaitMaxMs,
+      replicaFetchMinBytes: config.replicaFetchMinBytes,
+      replicaFetchMaxBytes: config.replicaFetchMaxBytes,
+      replicaFetchResponseMaxBytes: config.replicaFetchResponseMaxBytes,
+      replicaFetchBackoffMs: config.replicaFetchBackoffMs,
+      requestTimeoutMs: config.replicaSocketTimeoutMs,
+      highWatermarkCheckpointIntervalMs: config.highWatermarkCheckpointIntervalMs,
+      retentionCheckIntervalMs: config.retentionCheckIntervalMs,
+    },
     logger,
     onFatalError: (err) => {
       const message = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,192 @@
+// One replica fetcher per source broker (Kafka's ReplicaFetcherThread): a
+// loop that sends one long-polling Fetch for every partition this broker
+// follows from that leader, hands each partition's answer to the replica
+// manager (append, learn the HW, or truncate), and goes again at once.
+//
+// A partition that moves to another leader leaves this fetcher between two
+// requests; an answer that arrives for a partition no longer ours (or for an
+// older follower state of it) is dropped, so a late answer from a deposed
+// leader never reaches the log. A partition whose fetch failed backs off
+// alone (replica.fetch.backoff.ms); a failed RPC backs off the whole fetcher.
+import { isRaftkaError } from '@raftka/common';
+import type { Logger } from '@raftka/observability';
+import type { FollowerFetchRequest, FollowerPartitionState } from '@raftka/replication';
+import type {
+  BrokerDataClient,
+  FetchPartitionResponseWire,
+  FetchPartitionWire,
+  FetchRequestWire,
+} from '@raftka/transport';
+import type { Partition } from './partition.js';
+import type { ReplicaManagerConfig } from './replica-manager.js';
+
+export interface ReplicaFetcherHost {
+  readonly config: ReplicaManagerConfig;
+  /** Shared by every fetcher: one channel per leader endpoint. */
+  readonly dataClient: BrokerDataClient;
+  endpointOf(brokerId: number): string | undefined;
+  onFollowerFetchResponse(p: Partition, request: FollowerFetchRequest, r: FetchPartitionResponseWire): 'ok' | 'backoff';
+}
+
+interface Entry {
+  partition: Partition;
+  /** Not fetched again before this time (ms). */
+  backoffUntilMs: number;
+  /** The leader's HW as last answered, for the lag gauge. */
+  leaderHighWatermark: number;
+}
+
+export class ReplicaFetcher {
+  readonly leaderId: number;
+  readonly #host: ReplicaFetcherHost;
+  readonly #log: Logger;
+  readonly #entries = new Map<string, Entry>();
+  readonly #client: BrokerDataClient;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  /** Resolves the idle wait when a partition is added or the fetcher stops. */
+  #kick: (() => void) | undefined;
+
+  constructor(host: ReplicaFetcherHost, leaderId: number, logger: Logger) {
+    this.#host = host;
+    this.leaderId = leaderId;
+    this.#log = logger.child({ component: 'replica-fetcher', leader: leaderId });
+    this.#client = host.dataClient;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  add(p: Partition): void {
+    this.#entries.set(p.key, { partition: p, backoffUntilMs: 0, leaderHighWatermark: -1 });
+    this.#running ??= this.#run();
+    this.#kick?.();
+  }
+
+  remove(p: Partition): void {
+    this.#entries.delete(p.key);
+  }
+
+  lagOf(p: Partition): number {
+    const e = this.#entries.get(p.key);
+    if (e === undefined || e.leaderHighWatermark < 0) return 0;
+    return Math.max(0, e.leaderHighWatermark - p.log.logEndOffset);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#kick?.();
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const config = this.#host.config;
+    // Bounded by stop(): every iteration either sends a fetch or waits.
+    while (!this.#stopped) {
+      const now = Date.now();
+      const sent: { entry: Entry; state: FollowerPartitionState; request: FollowerFetchRequest }[] = [];
+      const topics = new Map<string, { topic_id: string; name: string; partitions: FetchPartitionWire[] }>();
+      let nextBackoffMs = Number.POSITIVE_INFINITY;
+      for (const entry of this.#entries.values()) {
+        const p = entry.partition;
+        const state = p.follower;
+        if (state === undefined || state.leaderId !== this.leaderId || p.closed) {
+          this.#entries.delete(p.key);
+          continue;
+        }
+        if (entry.backoffUntilMs > now) {
+          nextBackoffMs = Math.min(nextBackoffMs, entry.backoffUntilMs);
+          continue;
+        }
+        const request = state.buildFetch({
+          logStartOffset: p.log.logStartOffset,
+          logEndOffset: p.log.logEndOffset,
+          latestEpoch: p.log.latestEpoch(),
+          endOffsetForEpoch: (e) => p.log.endOffsetForEpoch(e),
+        });
+        sent.push({ entry, state, request });
+        let topic = topics.get(p.topicId);
+        if (topic === undefined) {
+          topic = { topic_id: p.topicId, name: p.topicName, partitions: [] };
+          topics.set(p.topicId, topic);
+        }
+        topic.partitions.push({
+          partition: p.partition,
+          current_leader_epoch: request.currentLeaderEpoch,
+          fetch_offset: request.fetchOffset,
+          last_fetched_epoch: request.lastFetchedEpoch,
+          partition_max_bytes: config.replicaFetchMaxBytes,
+        });
+      }
+      if (this.#entries.size === 0) {
+        // Idle fetchers are dropped by the manager when it next needs this leader.
+        this.#stopped = true;
+        break;
+      }
+      const endpoint = this.#host.endpointOf(this.leaderId);
+      if (sent.length === 0 || endpoint === undefined) {
+        const waitMs = endpoint === undefined ? config.replicaFetchBackoffMs : Math.max(1, nextBackoffMs - now);
+        await this.#idle(waitMs);
+        continue;
+      }
+      const wire: Omit<FetchRequestWire, 'cluster_id'> = {
+        replica_id: config.brokerId,
+        replica_epoch: config.controller.brokerEpoch(),
+        max_wait_ms: config.replicaFetchWaitMaxMs,
+        min_bytes: config.replicaFetchMinBytes,
+        max_bytes: config.replicaFetchResponseMaxBytes,
+        topics: [...topics.values()],
+      };
+      let answer: Awaited<ReturnType<BrokerDataClient['fetch']>>;
+      try {
+        answer = await this.#client.fetch(
+          endpoint,
+          wire,
+          Date.now() + config.replicaFetchWaitMaxMs + config.requestTimeoutMs,
+        );
+      } catch (err) {
+        if (this.#stopped) break;
+        this.#log.debug(
+          { err: isRaftkaError(err) ? err.message : String(err), endpoint },
+          'fetch from the leader failed; backing off',
+        );
+        await this.#idle(config.replicaFetchBackoffMs);
+        continue;
+      }
+      if (this.#stopped) break;
+      const byKey = new Map<string, FetchPartitionResponseWire>();
+      for (const t of answer.topics) for (const r of t.partitions) byKey.set(`${t.topic_id}:${r.partition}`, r);
+      const backoffUntil = Date.now() + config.replicaFetchBackoffMs;
+      for (const { entry, state, request } of sent) {
+        const p = entry.partition;
+        // Moved to another leader, deleted, or a new epoch while the request was out: the answer is stale.
+        if (this.#entries.get(p.key) !== entry || p.follower !== state || p.closed) continue;
+        const r = byKey.get(p.key);
+        if (r === undefined) continue;
+        if (r.error_code === 0) entry.leaderHighWatermark = r.high_watermark;
+        const outcome = this.#host.onFollowerFetchResponse(p, request, r);
+        if (outcome === 'backoff') entry.backoffUntilMs = backoffUntil;
+      }
+    }
+  }
+
+  #idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#kick = () => {
+        this.#kick = undefined;
+        done();
+      };
+    });
+  }
+}
