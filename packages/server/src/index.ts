@@ -1,6 +1,8 @@
 // The raftka CLI package: configuration, node processes, the local cluster,
 // the simulator front end and benchmarks. The `raftka` bin is src/cli.ts; the
 // exports below are what tests and benchmarks drive clusters with.
+
+export * from './chaos/index.js';
 export * from './config.js';
 export {
   FIRST_BROKER_ID,

@@ -122,9 +122,6 @@ export class LocalCluster {
       baseBrokerPort: options.baseBrokerPort ?? (options.basePort ?? 19091) + 200,
       dataDir: resolve(options.dataDir),
     };
-    if (this.#options.netns !== null && this.#options.brokers > 0) {
-      throw new Error('brokers do not run in network namespaces yet');
-    }
     this.clusterId = this.#options.clusterId;
     const ids = Array.from({ length: this.#options.controllers }, (_, i) => i + 1);
     const hostOf = (id: number) => this.#options.netns?.address(id) ?? '127.0.0.1';
@@ -150,7 +147,7 @@ export class LocalCluster {
       this.nodes.set(id, {
         nodeId: id,
         role: 'broker',
-        host: '127.0.0.1',
+        host: hostOf(id),
         port: this.#options.baseBrokerPort + i,
         clientPort: this.#options.baseBrokerPort + i,
         metricsPort: this.#options.baseMetricsPort === null ? null : this.#options.baseMetricsPort + 200 + i,
@@ -219,6 +216,8 @@ export class LocalCluster {
       ...this.#override('metadata.log.dir', join(node.dataDir, 'metadata')),
       ...this.#override('log.level', this.#options.logLevel),
       ...(node.metricsPort === null ? [] : this.#override('metrics.port', String(node.metricsPort))),
+      // In a namespace, 127.0.0.1 is the node's own loopback: serve metrics where the host can reach them.
+      ...(node.metricsPort !== null && this.#options.netns !== null ? this.#override('metrics.host', node.host) : []),
       ...this.#options.overrides.flatMap((o) => ['--override', o]),
     ];
     const out = openSync(node.logFile, 'a');
