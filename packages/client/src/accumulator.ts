@@ -129,10 +129,15 @@ export class ProducerBatch {
   /** How many times it was drained. */
   attempts = 0;
   retryAtMs = 0;
+  /** The error of the last failed attempt, named when the batch expires. */
+  lastErrorMessage: string | undefined;
   inFlight = false;
   /** Order of first drain within the partition; retries go back in this order. */
   drainOrder = -1;
   readonly deliveries: Delivery[] = [];
+  /** Settled once every record is acknowledged or failed; made on demand (flush). */
+  #done: { promise: Promise<void>; resolve: () => void } | undefined;
+  #isDone = false;
 
   constructor(tp: TopicPartition, createdMs: number) {
     this.topic = tp.topic;
@@ -142,6 +147,25 @@ export class ProducerBatch {
 
   get recordCount(): number {
     return this.records.length;
+  }
+
+  /** Resolves once the batch's records are acknowledged or failed (never rejects). */
+  whenDone(): Promise<void> {
+    if (this.#isDone) return Promise.resolve();
+    if (this.#done === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#done = { promise, resolve };
+    }
+    return this.#done.promise;
+  }
+
+  /** @internal The accumulator settled every delivery. */
+  markDone(): void {
+    this.#isDone = true;
+    this.#done?.resolve();
   }
 
   /** Sequence of the last record (wrapping at INT32_MAX), -1 without idempotence. */
@@ -278,6 +302,13 @@ export class RecordAccumulator {
   get batchCount(): number {
     let n = 0;
     for (const p of this.#partitions.values()) n += p.batches.length + p.inFlight.size;
+    return n;
+  }
+
+  /** Batches waiting to be drained (not in flight). */
+  get queuedBatchCount(): number {
+    let n = 0;
+    for (const p of this.#partitions.values()) n += p.batches.length;
     return n;
   }
 
@@ -448,7 +479,7 @@ export class RecordAccumulator {
    * sequences here and keep at most max.in.flight.requests.per.connection
    * batches per partition in flight.
    */
-  ready(nowMs: number): DrainedBatch[] {
+  ready(nowMs: number, canDrain?: (topic: string, partition: number) => boolean): DrainedBatch[] {
     this.expire(nowMs);
     const idempotent = this.#settings.enableIdempotence;
     if (idempotent && this.#identity === undefined) return [];
@@ -467,7 +498,8 @@ export class RecordAccumulator {
         continue;
       }
       const sendable = head.attempts > 0 || head.closed || urgent || nowMs - head.createdMs >= this.#settings.lingerMs;
-      if (!sendable) {
+      // The sender's say: no known leader, or the leader's connection has all its requests in flight.
+      if (!sendable || (canDrain !== undefined && !canDrain(state.tp.topic, state.tp.partition))) {
         pending = true;
         continue;
       }
@@ -543,6 +575,7 @@ export class RecordAccumulator {
         timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : record.timestamp,
       });
     });
+    batch.markDone();
     this.#release(batch.reservedBytes);
   }
 
@@ -558,6 +591,7 @@ export class RecordAccumulator {
     const deadlineMs = batch.createdMs + this.#settings.deliveryTimeoutMs;
     if (retriable && batch.attempts <= this.#settings.retries && nowMs < deadlineMs) {
       batch.retryAtMs = nowMs + this.#settings.retryBackoffMs;
+      batch.lastErrorMessage = (error as Error).message;
       let i = 0;
       while (i < state.batches.length) {
         const other = state.batches[i]!;
@@ -617,6 +651,7 @@ export class RecordAccumulator {
 
   #failRecords(batch: ProducerBatch, error: unknown): void {
     for (const d of batch.deliveries) d.reject(error);
+    batch.markDone();
     this.#release(batch.reservedBytes);
   }
 
@@ -639,7 +674,7 @@ export class RecordAccumulator {
       for (const batch of state.batches) {
         if (nowMs - batch.createdMs >= this.#settings.deliveryTimeoutMs) {
           this.#close(batch);
-          this.#failRecords(batch, this.#expiryError(batch, nowMs));
+          this.#failRecords(batch, this.#expiryError(batch, nowMs, batch.lastErrorMessage));
           expired++;
         } else {
           keep.push(batch);
@@ -648,6 +683,13 @@ export class RecordAccumulator {
       if (keep.length !== state.batches.length) state.batches.splice(0, state.batches.length, ...keep);
     }
     return expired;
+  }
+
+  /** Every batch queued or in flight now, for flush() to wait on. */
+  incompleteBatches(): ProducerBatch[] {
+    const out: ProducerBatch[] = [];
+    for (const p of this.#partitions.values()) out.push(...p.inFlight, ...p.batches);
+    return out;
   }
 
   /** Fails every queued (not in-flight) batch with `error`: a producer closing without flushing. */

@@ -37,6 +37,8 @@ export interface ProducerSettings {
   readonly retryBackoffMs: number;
   /** partitioner.ignore.keys: spread keyed records with the sticky partitioner too. */
   readonly partitionerIgnoreKeys: boolean;
+  /** metadata.max.age.ms: refresh topic metadata at least this often even without errors. */
+  readonly metadataMaxAgeMs: number;
 }
 
 const INT32_MAX = 0x7fffffff;
@@ -57,6 +59,7 @@ export const PRODUCER_DEFAULTS = {
   retries: INT32_MAX,
   'retry.backoff.ms': 100,
   'partitioner.ignore.keys': false,
+  'metadata.max.age.ms': 300_000,
   'client.id': '',
   'bootstrap.servers': '',
 } as const;
@@ -144,6 +147,7 @@ export function validateProducerConfig(config: ProducerConfig = {}): ProducerSet
   const retries = intOf(config, 'retries', 0, INT32_MAX);
   const retryBackoffMs = intOf(config, 'retry.backoff.ms', 0);
   const partitionerIgnoreKeys = boolOf(config, 'partitioner.ignore.keys');
+  const metadataMaxAgeMs = intOf(config, 'metadata.max.age.ms', 0);
 
   let deliveryTimeoutMs = intOf(config, 'delivery.timeout.ms', 0, INT32_MAX);
   if (deliveryTimeoutMs < lingerMs + requestTimeoutMs) {
@@ -199,5 +203,6 @@ export function validateProducerConfig(config: ProducerConfig = {}): ProducerSet
     retries,
     retryBackoffMs,
     partitionerIgnoreKeys,
+    metadataMaxAgeMs,
   };
 }

@@ -1,8 +1,9 @@
-// @raftka/client: a Kafka-compatible client library for Raftka. This first
-// piece holds what does not need the network: producer configuration under
-// Kafka's key names, Java-compatible partitioners and the record accumulator
-// that batches records into RecordBatch v2 for a Transport to send.
-// See docs/client.md.
+// @raftka/client: a Kafka-compatible client library for Raftka. Producer
+// (configuration under Kafka's key names, Java-compatible partitioners, the
+// record accumulator that batches records into RecordBatch v2, and the
+// sender that ships them to partition leaders), Consumer (assign, seek,
+// poll) and Admin (topics, configs, cluster, metadata), over the brokers'
+// gRPC data plane. See docs/client.md.
 
 export {
   type AppendResult,
@@ -24,6 +25,7 @@ export {
   type Timer,
   type TopicPartition,
 } from './accumulator.js';
+export { Admin, type AdminOptions, type NewTopic } from './admin.js';
 export {
   type Acks,
   MAX_IN_FLIGHT_FOR_IDEMPOTENCE,
@@ -33,6 +35,25 @@ export {
   type ProducerSettings,
   validateProducerConfig,
 } from './config.js';
+export { Consumer, type ConsumerOptions, type ConsumerRecord, type SeekTarget, tpKey } from './consumer.js';
+export {
+  CONSUMER_DEFAULTS,
+  type ConsumerConfig,
+  type ConsumerConfigKey,
+  type ConsumerSettings,
+  type OffsetResetStrategy,
+  validateConsumerConfig,
+} from './consumer-config.js';
+export {
+  type BrokerInfo,
+  type ClusterMetadata,
+  METADATA_REFRESH_ERRORS,
+  MetadataCache,
+  type MetadataCacheOptions,
+  metadataFromWire,
+  type PartitionInfo,
+  type TopicInfo,
+} from './metadata-cache.js';
 export {
   DefaultPartitioner,
   mathRandom,
@@ -49,11 +70,4 @@ export {
   type ProducerRecord,
   type TopicLayout,
 } from './producer.js';
-export type {
-  ProducePartitionData,
-  ProducePartitionResponse,
-  ProduceRequest,
-  ProduceResponse,
-  ProduceTopicData,
-  ProduceTransport,
-} from './transport.js';
+export { Producer, type ProducerOptions, parseBootstrap } from './producer-client.js';

@@ -34,6 +34,7 @@ describe('validateProducerConfig', () => {
       retries: 2_147_483_647,
       retryBackoffMs: 100,
       partitionerIgnoreKeys: false,
+      metadataMaxAgeMs: 300_000,
     });
   });
 

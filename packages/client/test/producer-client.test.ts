@@ -1,0 +1,236 @@
+// The producer over the network against in-process fake brokers (real gRPC
+// on loopback): batching and one request per leader, keyed partitioning,
+// retries through a leader move, idempotent retries after a lost answer
+// written once, delivery timeout, acks=0, and a seeded run of all of them.
+import { decodeBatch } from '@raftka/codec';
+import { SeededRandom } from '@raftka/common';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Producer, partitionForKey, type RecordMetadata } from '../src/index.js';
+import { FakeCluster, lostAnswer } from './fake-cluster.js';
+
+let cluster: FakeCluster | undefined;
+let producers: Producer[] = [];
+
+async function start(brokers: number[]): Promise<FakeCluster> {
+  cluster = await FakeCluster.start(brokers);
+  return cluster;
+}
+
+function producer(c: FakeCluster, config: Record<string, string | number | boolean> = {}): Producer {
+  const p = new Producer({ bootstrap: [c.bootstrap[0]!], config: { 'retry.backoff.ms': 20, ...config } });
+  producers.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  for (const p of producers) await p.close().catch(() => {});
+  producers = [];
+  await cluster?.close();
+  cluster = undefined;
+});
+
+describe('Producer', () => {
+  it('batches records sent together into one request per leader, offsets dense and in send order', async () => {
+    const c = await start([1, 2]);
+    c.createTopic('t', 4, (p) => (p < 2 ? 1 : 2));
+    const p = producer(c, { 'linger.ms': 50 });
+    await p.connect();
+    const sends: Promise<RecordMetadata>[] = [];
+    for (let i = 0; i < 200; i++) sends.push(p.send({ topic: 't', key: `k${i}`, value: `v${i}` }));
+    const results = await Promise.all(sends);
+    const requests = [...c.brokers.values()].flatMap((b) => b.produceRequests);
+    // 200 small records, 4 partitions, one linger: a request per broker carrying both of its partitions.
+    expect(requests.length).toBeLessThanOrEqual(4);
+    expect(requests.some((r) => r.topics[0]!.partitions.length === 2)).toBe(true);
+    for (let part = 0; part < 4; part++) {
+      const mine = results.filter((r) => r.partition === part).map((r) => r.offset);
+      expect(mine).toEqual(mine.map((_, i) => i));
+      expect(
+        c
+          .partition('t', part)
+          .records()
+          .map((r) => r.offset),
+      ).toEqual(mine);
+    }
+  });
+
+  it("puts keyed records on murmur2's partition (Java's and KafkaJS's) and keyless ones on few batches", async () => {
+    const c = await start([1]);
+    c.createTopic('t', 6);
+    const p = producer(c);
+    const keyed = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => p.send({ topic: 't', key: `user-${i}`, value: 'x' })),
+    );
+    keyed.forEach((md, i) => {
+      expect(md.partition).toBe(partitionForKey(`user-${i}`, 6));
+    });
+    const before = c.brokers.get(1)!.produceRequests.length;
+    await Promise.all(Array.from({ length: 50 }, () => p.send({ topic: 't', value: 'keyless' })));
+    // Sticky partitioning: 50 keyless records of one burst go to one partition's batch.
+    const batches = c.brokers
+      .get(1)!
+      .produceRequests.slice(before)
+      .flatMap((r) => r.topics.flatMap((t) => t.partitions));
+    expect(batches.length).toBe(1);
+  });
+
+  it('retries after NOT_LEADER_OR_FOLLOWER at the new leader once metadata shows the move', async () => {
+    const c = await start([1, 2]);
+    c.createTopic('t', 1, () => 1);
+    const p = producer(c);
+    await p.connect();
+    let moved = false;
+    c.hooks.beforeProduce = (brokerId) => {
+      if (brokerId === 1 && !moved) {
+        moved = true;
+        c.moveLeader('t', 0, 2);
+      }
+    };
+    const md = await p.send({ topic: 't', value: 'hello' });
+    expect(md).toMatchObject({ topic: 't', partition: 0, offset: 0 });
+    expect(c.brokers.get(1)!.produceRequests.length).toBe(1);
+    expect(c.brokers.get(2)!.produceRequests.length).toBe(1);
+    expect(c.partition('t', 0).records()).toEqual([{ offset: 0, key: null, value: 'hello' }]);
+  });
+
+  it('writes an idempotent batch once when its first answer is lost', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = producer(c);
+    let lost = 0;
+    c.hooks.afterProduce = () => {
+      if (lost++ === 0) throw lostAnswer();
+    };
+    const results = await Promise.all([0, 1, 2].map((i) => p.send({ topic: 't', value: `v${i}` })));
+    expect(results.map((r) => r.offset)).toEqual([0, 1, 2]);
+    expect(c.brokers.get(1)!.produceRequests.length).toBe(2);
+    expect(
+      c
+        .partition('t', 0)
+        .records()
+        .map((r) => r.value),
+    ).toEqual(['v0', 'v1', 'v2']);
+  });
+
+  it('without idempotence, the same lost answer writes the batch twice (why idempotence is the default)', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = producer(c, { 'enable.idempotence': false });
+    let lost = 0;
+    c.hooks.afterProduce = () => {
+      if (lost++ === 0) throw lostAnswer();
+    };
+    await p.send({ topic: 't', value: 'once?' });
+    expect(
+      c
+        .partition('t', 0)
+        .records()
+        .map((r) => r.value),
+    ).toEqual(['once?', 'once?']);
+  });
+
+  it('fails records with DeliveryTimeoutError when retriable errors outlast delivery.timeout.ms', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    c.partition('t', 0).injectedErrors.push(...Array<'NOT_ENOUGH_REPLICAS'>(10_000).fill('NOT_ENOUGH_REPLICAS'));
+    const p = producer(c, {
+      'delivery.timeout.ms': 600,
+      'request.timeout.ms': 500,
+      'linger.ms': 0,
+      'retry.backoff.ms': 30,
+    });
+    const err = await p.send({ topic: 't', value: 'v' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'DeliveryTimeoutError', errorName: 'REQUEST_TIMED_OUT' });
+    expect((err as Error).message).toMatch(/NOT_ENOUGH_REPLICAS/);
+    expect(c.partition('t', 0).log).toEqual([]);
+    expect(c.brokers.get(1)!.produceRequests.length).toBeGreaterThan(1);
+  });
+
+  it('fails at once with a non-retriable error, Kafka name included', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    c.partition('t', 0).injectedErrors.push('INVALID_RECORD');
+    const p = producer(c);
+    await expect(p.send({ topic: 't', value: 'v' })).rejects.toMatchObject({ errorName: 'INVALID_RECORD' });
+    expect(c.brokers.get(1)!.produceRequests.length).toBe(1);
+  });
+
+  it('acks=0 resolves with offset -1 without waiting, and the records are written', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 2);
+    const p = producer(c, { acks: 0 });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => p.send({ topic: 't', key: `k${i}`, value: 'v' })),
+    );
+    expect(results.every((r) => r.offset === -1)).toBe(true);
+    await p.close();
+    const written = c.partition('t', 0).records().length + c.partition('t', 1).records().length;
+    expect(written).toBe(20);
+    expect(c.brokers.get(1)!.produceRequests.every((r) => r.acks === 0)).toBe(true);
+  });
+
+  it('fails a send to a topic that does not exist after max.block.ms', async () => {
+    const c = await start([1]);
+    const p = producer(c, { 'max.block.ms': 300 });
+    await expect(p.send({ topic: 'nope', value: 'v' })).rejects.toMatchObject({
+      errorName: 'UNKNOWN_TOPIC_OR_PARTITION',
+    });
+  });
+
+  it('flush() sends lingering batches at once; close() drains and later sends fail', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = producer(c, { 'linger.ms': 60_000, 'delivery.timeout.ms': 120_000 });
+    const sent = p.send({ topic: 't', value: 'a' });
+    await p.flush();
+    await expect(sent).resolves.toMatchObject({ offset: 0 });
+    const late = p.send({ topic: 't', value: 'b' });
+    await p.close();
+    await expect(late).resolves.toMatchObject({ offset: 1 });
+    await expect(p.send({ topic: 't', value: 'c' })).rejects.toMatchObject({ errorName: 'SHUTTING_DOWN' });
+  });
+
+  it('compresses batches with compression.type', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = producer(c, { 'compression.type': 'lz4' });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => p.send({ topic: 't', value: `value-${i}`.repeat(20) })));
+    const batch = decodeBatch(c.partition('t', 0).log[0]!.bytes);
+    expect(batch.compression).toBe(3);
+    expect(c.partition('t', 0).records()).toHaveLength(30);
+  });
+
+  it('keeps every acknowledged record exactly once and in order through leader moves and lost answers (seeded)', async () => {
+    const seed = Number(process.env.SEED ?? Date.now() % 100_000);
+    console.log('producer chaos seed=', seed);
+    const rnd = new SeededRandom(seed);
+    const c = await start([1, 2, 3]);
+    c.createTopic('t', 3, (p) => p + 1);
+    const p = producer(c, { 'linger.ms': 2, 'batch.size': 2048, 'retry.backoff.ms': 5 });
+    c.hooks.beforeProduce = () => {
+      if (rnd.chance(0.1)) c.moveLeader('t', rnd.int(0, 3), rnd.int(1, 4));
+      if (rnd.chance(0.05)) throw lostAnswer();
+    };
+    c.hooks.afterProduce = () => {
+      if (rnd.chance(0.12)) throw lostAnswer();
+    };
+    const sends: Promise<RecordMetadata>[] = [];
+    for (let i = 0; i < 600; i++) {
+      sends.push(p.send({ topic: 't', key: `k${i % 37}`, value: `${i}` }));
+      if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    const results = await Promise.all(sends);
+    for (let part = 0; part < 3; part++) {
+      const log = c.partition('t', part).records();
+      const acked = results
+        .map((r, i) => ({ r, i }))
+        .filter(({ r }) => r.partition === part)
+        .map(({ r, i }) => ({ offset: r.offset, value: String(i) }));
+      // Exactly once: the log holds the acknowledged records, each once, at their acknowledged offsets, in send order.
+      expect(
+        log.map((r) => ({ offset: r.offset, value: r.value })),
+        `seed=${seed}`,
+      ).toEqual(acked);
+    }
+  });
+});
