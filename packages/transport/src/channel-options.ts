@@ -7,6 +7,7 @@
 // docs/architecture.md for the figure). Keepalive pings cover the case where
 // no FIN/RST arrives (a host or link dies). A restarted peer should be reached
 // again quickly, hence the short reconnect backoff.
+import type { Http2Session } from 'node:http2';
 import type { ChannelOptions } from '@grpc/grpc-js';
 
 export interface ChannelTuning {
@@ -16,6 +17,16 @@ export interface ChannelTuning {
 
 /** Headroom over fetchMaxBytes / snapshotChunkBytes for protobuf framing and entry headers. */
 export const MESSAGE_OVERHEAD_BYTES = 1024 * 1024;
+
+/**
+ * HTTP/2 flow-control window (per stream and per connection), both ways.
+ * Node's default is 64 KiB: a 1 MiB produce or fetch then needs 16 window
+ * updates, each a round trip through a busy event loop, and every stream of
+ * a connection shares one 64 KiB connection window. 8 MiB lets a batch of
+ * requests go out at once; memory stays bounded by the message size limits
+ * and the callers' in-flight bounds.
+ */
+export const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
 
 export const KEEPALIVE_TIME_MS = 2_000;
 export const KEEPALIVE_TIMEOUT_MS = 1_000;
@@ -31,6 +42,7 @@ export function clientChannelOptions(tuning: ChannelTuning): ChannelOptions {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.initial_reconnect_backoff_ms': INITIAL_RECONNECT_BACKOFF_MS,
     'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS,
+    'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
     // The Raft core resends on its own timers; a transparent retry would only
     // duplicate a request it has already given up on.
     'grpc.enable_retries': 0,
@@ -51,4 +63,25 @@ export function serverOptions(tuning: ChannelTuning): ChannelOptions {
     'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
   };
+}
+
+/**
+ * grpc-js servers take no flow-control option (its clients do): widen the
+ * window of every HTTP/2 session the server accepts. Reaches into grpc-js's
+ * `http2Servers` map; if a grpc-js upgrade renames it, this does nothing and
+ * the defaults apply (slower, still correct).
+ */
+export function widenServerFlowControl(server: object): void {
+  const servers = (server as { http2Servers?: Map<NodeJS.EventEmitter, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) return;
+  for (const http2Server of servers.keys()) {
+    http2Server.on('session', (session: Http2Session) => {
+      try {
+        session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES);
+        session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW_BYTES });
+      } catch {
+        // A session closing already: nothing to widen.
+      }
+    });
+  }
 }

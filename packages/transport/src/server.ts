@@ -22,7 +22,7 @@ import {
 } from '@grpc/grpc-js';
 import { assert, RaftkaError } from '@raftka/common';
 import type { LogEntry, NodeId, RaftRole } from '@raftka/raft';
-import { serverOptions } from './channel-options.js';
+import { serverOptions, widenServerFlowControl } from './channel-options.js';
 import { toServiceError } from './errors.js';
 import { loadServices } from './proto.js';
 import {
@@ -140,6 +140,7 @@ export class TransportServer {
           : resolve(port),
       );
     });
+    widenServerFlowControl(server.#server);
     return server;
   }
 
