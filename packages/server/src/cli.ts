@@ -132,6 +132,33 @@ bench
     await runLogBench({ dir: opts.dir, json: Boolean(opts.json), sizeGiB: opts.sizeGib, log: (l) => console.log(l) });
   });
 
+program
+  .command('chaos')
+  .description(
+    'Jepsen-style run: idempotent acks=all producers and consumers under a seeded fault schedule, then heal, drain and check; exits 1 on any anomaly',
+  )
+  .option('--duration <d>', 'length of the fault phase (90s, 3m, 30m)', '3m')
+  .option('--seed <n>', 'seed of the fault schedule (printed first; replays the schedule)', int)
+  .option('--bootstrap <hosts>', 'a running cluster (broker host:port list); default: start a local cluster')
+  .option('--faults <list>', 'fault kinds or groups: kill, pause, partition, restart, all, or single kinds', 'all')
+  .option('--history <file>', 'history file (JSON lines); default <data dir>/history.jsonl')
+  .option('--data-dir <dir>', 'local cluster data directory (default: a fresh temp dir)')
+  .option('--base-port <port>', 'local cluster first controller port', int, 21791)
+  .option('--no-netns', 'local cluster on loopback even when network namespaces are available (no partitions)')
+  .option('--partitions <n>', 'partitions of the chaos topic', int, 6)
+  .option('--producers <n>', 'producers', int, 3)
+  .option('--consumers <n>', 'consumers (partitions assigned round-robin)', int, 3)
+  .option('--rate <n>', 'sends per second per producer', int, 50)
+  .option('--docker-project <name>', 'apply faults to this docker compose project (with --bootstrap)')
+  .option('--docker-compose-file <file>', 'compose file (repeatable)', collect, [])
+  .option('--docker-network <name>', 'the compose network (default <project>_raftka)')
+  .option('--check <history>', 're-check a recorded history file instead of running')
+  .option('--json', 'print a JSON summary as the last line')
+  .action(async (opts) => {
+    const { runChaosCommand } = await import('./commands/chaos.js');
+    process.exitCode = await runChaosCommand(opts);
+  });
+
 registerAdminCommands(program);
 
 const config = program.command('config').description('configuration keys');

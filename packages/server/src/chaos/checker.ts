@@ -36,7 +36,10 @@ export interface CheckVerdict {
 export interface ReplicaBatch {
   baseOffset: number;
   lastOffset: number;
+  /** The batch's stored CRC-32C (covers attributes through records). */
   crc: number;
+  /** The partition leader epoch stamped by the leader that appended it (outside the CRC). */
+  leaderEpoch?: number;
 }
 
 export interface CheckInput {
@@ -328,9 +331,16 @@ export function checkReplicas(
       for (let i = 0; i < n; i++) {
         const x = ref[i];
         const y = log[i];
-        if (x?.baseOffset !== y?.baseOffset || x?.lastOffset !== y?.lastOffset || x?.crc !== y?.crc) {
+        if (
+          x?.baseOffset !== y?.baseOffset ||
+          x?.lastOffset !== y?.lastOffset ||
+          x?.crc !== y?.crc ||
+          x?.leaderEpoch !== y?.leaderEpoch
+        ) {
           const show = (z: ReplicaBatch | undefined) =>
-            z === undefined ? 'nothing' : `[${z.baseOffset}..${z.lastOffset}] crc ${z.crc.toString(16)}`;
+            z === undefined
+              ? 'nothing'
+              : `[${z.baseOffset}..${z.lastOffset}] crc ${z.crc.toString(16)}${z.leaderEpoch === undefined ? '' : ` epoch ${z.leaderEpoch}`}`;
           c.add(`p${partition} brokers ${reference} vs ${b}: batch ${i}: ${show(x)} vs ${show(y)}`);
           break;
         }

@@ -50,12 +50,17 @@ export class History {
     this.#startMs = startMs;
   }
 
+  /** Milliseconds since the start of the run (an op's `time`). */
+  now(): number {
+    return Math.round((performance.now() - this.#startMs) * 10) / 10;
+  }
+
   /** Records an op; returns it (with its index and time). */
   add(op: Omit<HistoryOp, 'index' | 'time'> & { time?: number }): HistoryOp {
     const full: HistoryOp = {
       ...op,
       index: this.ops.length,
-      time: op.time ?? Math.round((performance.now() - this.#startMs) * 10) / 10,
+      time: op.time ?? this.now(),
     };
     this.ops.push(full);
     if (this.#fd !== null) {

@@ -23,6 +23,8 @@ export {
   type NemesisReport,
   runNemesis,
 } from './nemesis.js';
+export { collectReplicaLogs, readReplicaBatches } from './replicas.js';
+export { CHAOS_CLUSTER_OVERRIDES, type ChaosOptions, type ChaosResult, runChaos } from './run.js';
 export {
   describeFault,
   FAULT_DESCRIPTIONS,
@@ -35,3 +37,12 @@ export {
   type ScheduledFault,
   type ScheduleOptions,
 } from './schedule.js';
+export {
+  createChaosTopic,
+  type DrainResult,
+  finalDrain,
+  underReplicated,
+  Workload,
+  type WorkloadOptions,
+  waitForFullIsr,
+} from './workload.js';

@@ -236,8 +236,10 @@ export interface DockerApplierOptions {
   serviceOf?: (id: number, role: 'controller' | 'broker') => string;
   /** The network the nodes share, for disconnect; default `<project>_default`. */
   network?: string;
-  /** Finds the active controller (e.g. through quorumStatus against the published ports). */
-  activeController: () => Promise<number | null>;
+  /** Finds the active controller (e.g. Admin describeCluster through a broker); unset: no controller faults. */
+  activeController?: () => Promise<number | null>;
+  /** The compose command: `docker compose` (v2 plugin) or `docker-compose` (v1); default whichever works. */
+  composeCommand?: string[];
   firewall?: Firewall;
 }
 
@@ -253,10 +255,12 @@ export class DockerApplier implements FaultApplier {
   readonly #cutNodes = new Set<number>();
   readonly #disconnected = new Set<number>();
   readonly #paused = new Set<number>();
+  #composeCommand: string[] | null;
 
   constructor(options: DockerApplierOptions) {
     this.#o = options;
     this.#firewall = options.firewall ?? (Firewall.detect() ? new Firewall() : null);
+    this.#composeCommand = options.composeCommand ?? null;
   }
 
   get description(): string {
@@ -274,12 +278,13 @@ export class DockerApplier implements FaultApplier {
   }
 
   supports(kind: FaultKind): boolean {
+    if (kind === 'kill-controller' || kind === 'pause-controller') return this.#o.activeController !== undefined;
     if (kind === 'isolate-broker' || !NETWORK_FAULTS.has(kind)) return true;
     return this.#firewall !== null && process.getuid?.() === 0;
   }
 
-  activeController(): Promise<number | null> {
-    return this.#o.activeController();
+  async activeController(): Promise<number | null> {
+    return (await this.#o.activeController?.()) ?? null;
   }
 
   #service(id: number): string {
@@ -288,8 +293,17 @@ export class DockerApplier implements FaultApplier {
   }
 
   #compose(...args: string[]): string {
+    if (this.#composeCommand === null) {
+      try {
+        run('docker', ['compose', 'version']);
+        this.#composeCommand = ['docker', 'compose'];
+      } catch {
+        this.#composeCommand = ['docker-compose'];
+      }
+    }
+    const [cmd, ...sub] = this.#composeCommand;
     const files = (this.#o.composeFiles ?? []).flatMap((f) => ['-f', f]);
-    return run('docker', ['compose', '-p', this.#o.project, ...files, ...args]);
+    return run(cmd as string, [...sub, '-p', this.#o.project, ...files, ...args]);
   }
 
   #container(id: number): string {
