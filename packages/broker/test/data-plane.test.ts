@@ -1,0 +1,207 @@
+// The broker data plane end to end in one process: three ReplicaManagers
+// behind real gRPC, real partition logs, a model controller (see the
+// harness). Checks Kafka's produce semantics per acks level, min ISR, the
+// error codes of a non-leader and of stale or future leader epochs,
+// idempotent duplicates, ISR shrink and expand, and truncation of a
+// divergent tail after a leader change (logs identical by batch CRC).
+import { readBatchHeader } from '@raftka/codec';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DataPlaneCluster, until } from './data-plane-harness.js';
+
+let cluster: DataPlaneCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+async function threeBrokers(): Promise<DataPlaneCluster> {
+  cluster = new DataPlaneCluster();
+  await cluster.start([101, 102, 103]);
+  return cluster;
+}
+
+function batchCrcs(c: DataPlaneCluster, broker: number, topic: string, partition: number): string[] {
+  const p = c.rm(broker).partition(topic, partition);
+  if (p === undefined) return [];
+  const out: string[] = [];
+  let offset = p.log.logStartOffset;
+  while (offset < p.log.logEndOffset) {
+    const read = p.log.read(offset, 1 << 20);
+    for (const b of read.batches) {
+      const h = readBatchHeader(b);
+      out.push(`${h?.baseOffset}:${h?.crc}`);
+    }
+    if (read.batches.length === 0) break;
+    offset = read.nextOffset;
+  }
+  return out;
+}
+
+describe('broker data plane', () => {
+  it('answers acks=all once every ISR member has the batch; consumers see up to the HW only', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    const r = await c.produce('t', 0, ['a', 'b', 'c']);
+    expect(r.error_code).toBe(0);
+    expect(r.base_offset).toBe(0);
+    for (const b of [101, 102, 103]) expect(c.rm(b).partition('t', 0)?.log.logEndOffset).toBe(3);
+    const second = await c.produce('t', 0, ['d']);
+    expect(second.base_offset).toBe(3);
+    const f = await c.fetch('t', 0, 0);
+    expect(f.error_code).toBe(0);
+    expect(f.high_watermark).toBe(4);
+    expect(readBatchHeader(f.records)?.baseOffset).toBe(0);
+  });
+
+  it('refuses acks=all with NOT_ENOUGH_REPLICAS below min.insync.replicas and appends nothing; acks=1 still works', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.stopBroker(102);
+    await c.stopBroker(103);
+    c.moveLeader('t', 0, 101, [101]);
+    const leo = c.rm(101).partition('t', 0)?.log.logEndOffset;
+    const r = await c.produce('t', 0, ['x']);
+    expect(r.error_code).toBe(19); // NOT_ENOUGH_REPLICAS
+    expect(r.error_message).toMatch(/min.insync.replicas=2/);
+    expect(c.rm(101).partition('t', 0)?.log.logEndOffset).toBe(leo);
+    const one = await c.produce('t', 0, ['y'], { acks: 1 });
+    expect(one.error_code).toBe(0);
+  });
+
+  it('times out acks=all with REQUEST_TIMED_OUT when the followers stop fetching, and the HW does not move', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.produce('t', 0, ['warm']);
+    await c.stopBroker(102);
+    await c.stopBroker(103);
+    const r = await c.produce('t', 0, ['lonely'], { timeoutMs: 300 });
+    expect(r.error_code).toBe(7); // REQUEST_TIMED_OUT
+    expect(c.rm(101).partition('t', 0)?.leader?.highWatermark).toBe(1);
+  });
+
+  it('answers a non-leader, an unknown topic and stale or future leader epochs with Kafka codes', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]]);
+    expect((await c.produce('t', 0, ['x'], { to: 102 })).error_code).toBe(6); // NOT_LEADER_OR_FOLLOWER
+    expect((await c.produce('nope', 0, ['x'], { to: 101 })).error_code).toBe(3); // UNKNOWN_TOPIC_OR_PARTITION
+    c.moveLeader('t', 0, 102);
+    await until('102 leads', () => c.rm(102).partition('t', 0)?.leader !== undefined);
+    expect((await c.fetch('t', 0, 0, { from: 102, epoch: 0 })).error_code).toBe(74); // FENCED_LEADER_EPOCH
+    expect((await c.fetch('t', 0, 0, { from: 102, epoch: 5 })).error_code).toBe(75); // UNKNOWN_LEADER_EPOCH
+    const stale = await c.fetch('t', 0, 0, { from: 101, epoch: 1 });
+    expect(stale.error_code).toBe(6);
+    expect(stale.current_leader).toEqual({ leader_id: 102, leader_epoch: 1 });
+  });
+
+  it('answers a retried idempotent batch with its original offset and refuses a sequence gap', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]]);
+    const pid = await c.rm(101).initProducerId();
+    expect(pid.producer_id).toBeGreaterThanOrEqual(1000);
+    const producer = { id: pid.producer_id, epoch: 0, seq: 0 };
+    const first = await c.produce('t', 0, ['a', 'b'], { producer });
+    const retry = await c.produce('t', 0, ['a', 'b'], { producer });
+    expect(retry.error_code).toBe(0);
+    expect(retry.base_offset).toBe(first.base_offset);
+    expect(c.rm(101).partition('t', 0)?.log.logEndOffset).toBe(2);
+    const gap = await c.produce('t', 0, ['z'], { producer: { ...producer, seq: 5 } });
+    expect(gap.error_code).toBe(45); // OUT_OF_ORDER_SEQUENCE_NUMBER
+    const next = await c.produce('t', 0, ['c'], { producer: { ...producer, seq: 2 } });
+    expect(next.base_offset).toBe(2);
+    // A new leader rebuilds the producer state from its log and still knows the batch.
+    c.moveLeader('t', 0, 102);
+    await until('102 leads', () => c.rm(102).partition('t', 0)?.leader !== undefined);
+    const afterMove = await c.produce('t', 0, ['c'], { producer: { ...producer, seq: 2 } });
+    expect(afterMove.error_code).toBe(0);
+    expect(afterMove.base_offset).toBe(2);
+    expect(c.rm(102).partition('t', 0)?.log.logEndOffset).toBe(3);
+  });
+
+  it('shrinks the ISR after replica.lag.time.max.ms without fetches and expands it once the follower caught up', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.produce('t', 0, ['a']);
+    await c.stopBroker(103);
+    // A follower at the leader's LEO is in sync however long it is silent (as in Kafka): write past it.
+    expect((await c.produce('t', 0, ['b'], { acks: 1 })).error_code).toBe(0);
+    await until('ISR shrink committed', () => c.partition('t', 0).isr.length === 2, 8000);
+    expect(c.partition('t', 0).isr).toEqual([101, 102]);
+    expect((await c.produce('t', 0, ['c'])).error_code).toBe(0);
+    await c.startBroker(103);
+    await until('ISR expanded', () => c.partition('t', 0).isr.length === 3, 8000);
+    expect(c.rm(103).partition('t', 0)?.log.logEndOffset).toBe(3);
+  });
+
+  it('truncates a divergent tail after a leader change: all replicas end identical by batch CRC', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.produce('t', 0, ['committed-1', 'committed-2']);
+    await c.stopBroker(102);
+    await c.stopBroker(103);
+    // acks=1 writes only the old leader ever gets.
+    for (let i = 0; i < 3; i++) expect((await c.produce('t', 0, [`doomed-${i}`], { acks: 1 })).error_code).toBe(0);
+    expect(c.rm(101).partition('t', 0)?.log.logEndOffset).toBe(5);
+    await c.stopBroker(101);
+    await c.startBroker(102);
+    await c.startBroker(103);
+    c.moveLeader('t', 0, 102, [102, 103]);
+    await until('102 leads', () => c.rm(102).partition('t', 0)?.leader !== undefined);
+    expect((await c.produce('t', 0, ['new-1', 'new-2', 'new-3', 'new-4'])).base_offset).toBe(2);
+    await c.startBroker(101);
+    await until(
+      '101 caught up',
+      () => c.rm(101).partition('t', 0)?.log.logEndOffset === 6 && c.partition('t', 0).isr.length === 3,
+      8000,
+    );
+    const reference = batchCrcs(c, 102, 't', 0);
+    expect(reference.length).toBeGreaterThan(1);
+    expect(batchCrcs(c, 101, 't', 0)).toEqual(reference);
+    expect(batchCrcs(c, 103, 't', 0)).toEqual(reference);
+    const values: string[] = [];
+    const f = await c.fetch('t', 0, 0, { from: 102 });
+    expect(f.high_watermark).toBe(6);
+    for (let pos = 0; pos < f.records.length; ) {
+      const h = readBatchHeader(f.records, pos);
+      if (!h) break;
+      pos += h.sizeBytes;
+      values.push(String(h.baseOffset));
+    }
+    expect(values).toEqual(['0', '2']);
+  });
+
+  it('lists earliest, latest (the HW) and by-timestamp offsets', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]]);
+    await c.produce('t', 0, ['a']);
+    const t1 = Date.now() + 5;
+    await new Promise((r) => setTimeout(r, 10));
+    await c.produce('t', 0, ['b', 'c']);
+    const res = await c.rm(101).listOffsets({
+      cluster_id: '',
+      replica_id: -1,
+      topics: [
+        {
+          name: 't',
+          partitions: [
+            { partition: 0, current_leader_epoch: -1, timestamp: -2 },
+            { partition: 0, current_leader_epoch: -1, timestamp: -1 },
+            { partition: 0, current_leader_epoch: -1, timestamp: t1 },
+          ],
+        },
+      ],
+    });
+    expect(res.topics[0]?.partitions.map((p) => p.offset)).toEqual([0, 3, 1]);
+  });
+
+  it('wakes a long-polling consumer fetch when the HW passes its offset', async () => {
+    const c = await threeBrokers();
+    c.createTopic('t', [[101, 102, 103]]);
+    const pending = c.fetch('t', 0, 0, { maxWaitMs: 5000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await c.produce('t', 0, ['late']);
+    const f = await pending;
+    expect(f.records.length).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
