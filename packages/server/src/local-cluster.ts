@@ -66,6 +66,11 @@ export interface LocalBrokerStatus {
   brokerEpoch: number;
   fenced: boolean;
   metadataOffset: number;
+  /** Partition replicas on the broker, and how many it leads (NaN before its data plane reports). */
+  partitions: number;
+  leaders: number;
+  /** Partitions it leads with an ISR smaller than the replica set. */
+  underReplicated: number;
 }
 
 const BROKER_STATE_NAMES: Record<number, string> = {
@@ -90,6 +95,9 @@ export function parseBrokerMetrics(brokerId: number, text: string): LocalBrokerS
     brokerEpoch: value('raftka_broker_epoch'),
     fenced: value('raftka_broker_fenced') === 1,
     metadataOffset: value('raftka_broker_metadata_last_applied_offset'),
+    partitions: value('raftka_broker_partition_count'),
+    leaders: value('raftka_broker_leader_count'),
+    underReplicated: value('raftka_broker_under_replicated_partitions'),
   };
 }
 

@@ -3,6 +3,7 @@
 // default), a status view until Ctrl-C, then a clean shutdown of every node:
 // brokers first (controlled shutdown), then controllers. Nothing is created
 // in the cluster by surprise.
+import { AdminClient } from '@raftka/transport';
 import { type LocalBrokerStatus, LocalCluster } from '../local-cluster.js';
 import { nodeClients, type QuorumStatus, quorumStatus } from '../quorum-status.js';
 
@@ -37,14 +38,21 @@ export async function runLocal(options: LocalOptions): Promise<void> {
   out.write(`  controller.quorum.voters=${cluster.voters}\n\nCtrl-C stops the cluster.\n\n`);
 
   const clients = nodeClients(cluster.clusterId, cluster.endpoints);
+  const admin = new AdminClient({
+    clusterId: cluster.clusterId,
+    bootstrapEndpoints: cluster.controllers.map((c) => `127.0.0.1:${c.port}`),
+    requestTimeoutMs: 800,
+    retryTimeoutMs: 800,
+  });
   let stopping = false;
   let lastLine = '';
   const render = async () => {
-    const [status, brokers] = await Promise.all([
+    const [status, brokers, partitions] = await Promise.all([
       quorumStatus(clients),
       Promise.all(cluster.brokers.map(async (b) => ({ id: b.nodeId, status: await cluster.brokerStatus(b.nodeId) }))),
+      partitionSummary(admin),
     ]);
-    const line = formatStatus(status, brokers);
+    const line = `${formatStatus(status, brokers)}  |  ${partitions}`;
     if (out.isTTY) out.write(`\r\x1b[2K${line}`);
     else if (line !== lastLine) out.write(`${line}\n`);
     lastLine = line;
@@ -59,6 +67,7 @@ export async function runLocal(options: LocalOptions): Promise<void> {
     clearInterval(timer);
     out.write('\nstopping the cluster...\n');
     for (const c of clients.values()) c.close();
+    admin.close();
     await cluster.stop();
     out.write('stopped.\n');
     process.exit(0);
@@ -78,8 +87,28 @@ function formatStatus(s: QuorumStatus, brokers: { id: number; status: LocalBroke
     .map(({ id, status }) =>
       status === null
         ? `${id}:down`
-        : `${id}:${status.state}${status.fenced ? ' fenced' : ''} epoch=${status.brokerEpoch} md=${status.metadataOffset}`,
+        : `${id}:${status.state}${status.fenced ? ' fenced' : ''} epoch=${status.brokerEpoch} md=${status.metadataOffset}${Number.isNaN(status.leaders) ? '' : ` leads=${status.leaders}/${status.partitions}`}`,
     )
     .join('  ');
   return `${line}  |  brokers ${b}`;
+}
+
+/** Partitions in the committed metadata: how many, under-replicated (ISR < replicas), offline (no leader). */
+async function partitionSummary(admin: AdminClient): Promise<string> {
+  try {
+    const topics = await admin.describeTopics(null);
+    let partitions = 0;
+    let urp = 0;
+    let offline = 0;
+    for (const t of topics) {
+      for (const p of t.partitions) {
+        partitions++;
+        if (p.leader < 0) offline++;
+        if (p.isr.length < p.replicas.length) urp++;
+      }
+    }
+    return `topics ${topics.length} partitions ${partitions} URP ${urp} offline ${offline}`;
+  } catch {
+    return 'partitions ?';
+  }
 }
