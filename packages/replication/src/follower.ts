@@ -81,8 +81,9 @@ export class FollowerPartitionState {
       case 'NONE':
         break;
       case 'FENCED_LEADER_EPOCH':
-      case 'NOT_LEADER_OR_FOLLOWER':
         return { kind: 'await-metadata', error: response.error };
+      // NOT_LEADER_OR_FOLLOWER is retried, as Kafka's fetcher does: the leader
+      // may simply not have applied the metadata that made it leader yet.
       case 'OFFSET_OUT_OF_RANGE':
         // With leader epochs a follower is never ahead of its leader's LEO; only
         // a log start beyond our LEO (retention) puts us out of range.

@@ -23,7 +23,9 @@ export interface ProduceCompletion {
 }
 
 export class ProducePurgatory {
-  // Appends are in offset order, so entries are sorted by requiredOffset.
+  // Sorted by requiredOffset. New appends come in offset order, but an
+  // idempotent producer's retry of a batch that is still waiting parks with
+  // the original (older) offset, so entries are inserted in place.
   private entries: DelayedProduce[] = [];
 
   constructor(private readonly maxEntries: number) {
@@ -36,13 +38,10 @@ export class ProducePurgatory {
 
   /** Park an entry; returns a completion if it cannot be parked (full). */
   add(entry: DelayedProduce): ProduceCompletion | undefined {
-    const last = this.entries[this.entries.length - 1];
-    assert(
-      last === undefined || last.requiredOffset <= entry.requiredOffset,
-      () => `produce parked out of order: ${entry.requiredOffset} after ${last?.requiredOffset}`,
-    );
     if (this.entries.length >= this.maxEntries) return { id: entry.id, error: 'REQUEST_TIMED_OUT' };
-    this.entries.push(entry);
+    let at = this.entries.length;
+    while (at > 0 && this.entries[at - 1]!.requiredOffset > entry.requiredOffset) at -= 1;
+    this.entries.splice(at, 0, entry);
     return undefined;
   }
 
