@@ -46,6 +46,28 @@ export {
   runControlPlaneFaults,
   runControlPlaneSeed,
 } from './control-plane/scenario.js';
+export {
+  type BrokerObserver,
+  type BrokerTimings,
+  type DataPlaneMutants,
+  SimBroker,
+} from './data-plane/broker.js';
+export { CONTROLLER_ID, type ControllerConfig, ModelController } from './data-plane/controller.js';
+export { type AckedBatch, DATA_PLANE_INVARIANTS, DataPlaneInvariants } from './data-plane/invariants.js';
+export { type DataPlaneMessage, describeDataPlaneMessage, type PartitionState } from './data-plane/messages.js';
+export { batchEnd, batchHeader, type SimBatch, SimPartitionLog } from './data-plane/partition-log.js';
+export { MAX_IN_FLIGHT, type ProducerBatch, type ProducerConfig, SimProducer } from './data-plane/producer.js';
+export {
+  DATA_PLANE_SCENARIO,
+  type DataPlaneSeedOptions,
+  type DataPlaneSeedResult,
+  type DataPlaneSimulationOptions,
+  type DataPlaneSummary,
+  DEFAULT_DATA_PLANE_FAULT_MS,
+  dataPlaneReplayCommand,
+  runDataPlaneSeed,
+  runDataPlaneSimulation,
+} from './data-plane/scenario.js';
 export { type DiskImage, imageEndOffset, SimDisk } from './disk.js';
 export { ALL_INVARIANTS, type InvariantName, RaftInvariants } from './invariants.js';
 export { type Addressed, type NetworkFaults, RELIABLE_NETWORK, SimNetwork } from './network.js';
