@@ -232,6 +232,8 @@ export interface RecordAccumulatorOptions {
   producerIdentity?: ProducerIdentity;
   /** A batch of (topic, partition) was closed: the sticky partitioner moves on. */
   onBatchClosed?: (topic: string, partition: number) => void;
+  /** A batch that had a sequence failed for good: the producer needs a new id or epoch (see resetProducerIdentity). */
+  onSequenceGap?: (batch: ProducerBatch) => void;
 }
 
 type AccumulatorSettings = Pick<
@@ -272,6 +274,7 @@ export class RecordAccumulator {
   readonly #clock: Clock;
   readonly #timer: Timer;
   readonly #onBatchClosed: ((topic: string, partition: number) => void) | undefined;
+  readonly #onSequenceGap: ((batch: ProducerBatch) => void) | undefined;
   #identity: ProducerIdentity | undefined;
   readonly #partitions = new Map<string, PartitionState>();
   #usedBytes = 0;
@@ -285,6 +288,7 @@ export class RecordAccumulator {
     this.#clock = options.clock ?? systemClock;
     this.#timer = options.timer ?? systemTimer;
     this.#onBatchClosed = options.onBatchClosed;
+    this.#onSequenceGap = options.onSequenceGap;
     this.#identity = options.producerIdentity;
   }
 
@@ -585,9 +589,9 @@ export class RecordAccumulator {
    * newer batches, after retry.backoff.ms, with the same sequence and bytes.
    * Anything else fails its records with `error`. Returns whether it will retry.
    */
-  fail(batch: ProducerBatch, error: unknown, nowMs: number): boolean {
+  fail(batch: ProducerBatch, error: unknown, nowMs: number, forceRetriable = false): boolean {
     const state = this.#finish(batch);
-    const retriable = isRaftkaError(error) && error.retriable;
+    const retriable = forceRetriable || (isRaftkaError(error) && error.retriable);
     const deadlineMs = batch.createdMs + this.#settings.deliveryTimeoutMs;
     if (retriable && batch.attempts <= this.#settings.retries && nowMs < deadlineMs) {
       batch.retryAtMs = nowMs + this.#settings.retryBackoffMs;
@@ -650,6 +654,7 @@ export class RecordAccumulator {
   }
 
   #failRecords(batch: ProducerBatch, error: unknown): void {
+    if (batch.baseSequence >= 0) this.#onSequenceGap?.(batch);
     for (const d of batch.deliveries) d.reject(error);
     batch.markDone();
     this.#release(batch.reservedBytes);
@@ -683,6 +688,37 @@ export class RecordAccumulator {
       if (keep.length !== state.batches.length) state.batches.splice(0, state.batches.length, ...keep);
     }
     return expired;
+  }
+
+  /**
+   * Whether a batch drained before `batch` (same partition) is still
+   * unacknowledged: then OUT_OF_ORDER_SEQUENCE_NUMBER for `batch` only means
+   * the earlier one has not landed yet, and `batch` is retried after it (Java's rule).
+   */
+  hasEarlierUnacknowledged(batch: ProducerBatch): boolean {
+    const state = this.#partitions.get(keyOf(batch));
+    if (state === undefined) return false;
+    for (const b of state.inFlight) if (b !== batch && b.drainOrder < batch.drainOrder) return true;
+    for (const b of state.batches) if (b.drainOrder >= 0 && b.drainOrder < batch.drainOrder) return true;
+    return false;
+  }
+
+  /**
+   * After a sequenced batch failed for good, its sequences leave a gap the
+   * broker would refuse forever: with a new producer id or epoch, every queued
+   * batch is sequenced again from 0 (and re-encoded) when next drained. Call
+   * only with nothing in flight.
+   */
+  resetProducerIdentity(identity: ProducerIdentity): void {
+    for (const p of this.#partitions.values()) {
+      assert(p.inFlight.size === 0, 'producer identity reset with batches in flight');
+      for (const b of p.batches) {
+        b.encoded = undefined;
+        b.baseSequence = -1;
+        b.drainOrder = -1;
+      }
+    }
+    this.setProducerIdentity(identity);
   }
 
   /** Every batch queued or in flight now, for flush() to wait on. */

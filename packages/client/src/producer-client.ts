@@ -56,12 +56,19 @@ export class Producer {
   #timerAtMs = Number.POSITIVE_INFINITY;
   #requestsInFlight = 0;
   #appending = 0;
+  /** A sequenced batch failed for good: drain nothing until a new producer id resets sequences. */
+  #needsNewIdentity = false;
+  #renewingIdentity = false;
   readonly #appendWaiters: (() => void)[] = [];
   readonly #idleWaiters: (() => void)[] = [];
   readonly #canDrain = (topic: string, partition: number): boolean => this.#canDrainPartition(topic, partition);
 
   constructor(options: ProducerOptions = {}) {
-    this.#core = new ProducerCore(options.config ?? {});
+    this.#core = new ProducerCore(options.config ?? {}, {
+      onSequenceGap: () => {
+        this.#needsNewIdentity = true;
+      },
+    });
     this.settings = this.#core.settings;
     const bootstrap = parseBootstrap(options.bootstrap, this.settings.bootstrapServers);
     this.#client = new BrokerDataClient({ clusterId: options.clusterId ?? '' });
@@ -253,12 +260,41 @@ export class Producer {
     );
   }
 
+  /**
+   * Kafka bumps the epoch after a sequenced batch fails for good (KIP-360);
+   * InitProducerId here has no epoch-bump form, so a new producer id does the
+   * same job: the broker keeps no expectations for it, and the queued batches
+   * are sequenced from 0 again.
+   */
+  #renewIdentity(): void {
+    if (this.#renewingIdentity) return;
+    this.#renewingIdentity = true;
+    this.#retrying(Date.now() + this.settings.maxBlockMs, () => this.#initProducerId())
+      .then(
+        (identity) => {
+          if (this.#requestsInFlight === 0) {
+            this.#core.accumulator.resetProducerIdentity(identity);
+            this.#needsNewIdentity = false;
+          }
+        },
+        (err: unknown) => debug('InitProducerId for a new producer id failed', err),
+      )
+      .finally(() => {
+        this.#renewingIdentity = false;
+        this.#wake();
+      });
+  }
+
   #canDrainPartition(topic: string, partition: number): boolean {
+    if (this.#needsNewIdentity) return false;
     const leader = this.#metadata.partition(topic, partition)?.leader ?? -1;
     if (leader < 0 || this.#metadata.broker(leader) === undefined) {
       this.#metadata.requestUpdate();
       return false;
     }
+    // One batch per partition in flight: gRPC multiplexes calls on a connection, and a later call's message
+    // can arrive whole before an earlier, larger one, so the per-connection order Kafka relies on is not there.
+    if (this.#core.accumulator.inFlightCount({ topic, partition }) > 0) return false;
     return (this.#inFlightByBroker.get(leader) ?? 0) < this.settings.maxInFlightRequestsPerConnection;
   }
 
@@ -266,6 +302,7 @@ export class Producer {
     this.#runQueued = false;
     if (this.#closed) return;
     this.#metadata.maybeRefresh();
+    if (this.#needsNewIdentity && this.#requestsInFlight === 0) this.#renewIdentity();
     const nowMs = Date.now();
     const accumulator = this.#core.accumulator;
     const drained = accumulator.ready(nowMs, this.#canDrain);
@@ -330,6 +367,7 @@ export class Producer {
       },
       (err: unknown) => {
         const error = isRaftkaError(err) ? err : new RaftkaError('NETWORK_EXCEPTION', String(err), { cause: err });
+        debug(`produce request to broker ${leader} failed`, error);
         if (METADATA_REFRESH_ERRORS.has(error.errorName)) this.#metadata.requestUpdate();
         const nowMs = Date.now();
         for (const d of batches) accumulator.fail(d.batch, error, nowMs);
@@ -362,6 +400,13 @@ export class Producer {
         continue;
       }
       if (METADATA_REFRESH_ERRORS.has(name)) refresh = true;
+      debug(`produce ${d.topic}-${d.partition} seq ${d.baseSequence} attempt ${d.attempt}: ${name}`, p.error_message);
+      // An earlier batch of the partition has not landed yet (it failed and is retried, or is still in flight):
+      // the broker refused this one for the gap, and it goes again after the earlier one (Java's rule).
+      if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && accumulator.hasEarlierUnacknowledged(d.batch)) {
+        accumulator.fail(d.batch, new RaftkaError(name, p.error_message || name), nowMs, true);
+        continue;
+      }
       const message =
         p.error_message ||
         `${name} (${p.error_code}) producing to ${d.topic}-${d.partition}` +
@@ -370,6 +415,15 @@ export class Producer {
     }
     if (refresh) this.#metadata.requestUpdate();
   }
+}
+
+const DEBUG = process.env.RAFTKA_CLIENT_DEBUG === '1';
+
+function debug(what: string, detail?: unknown): void {
+  if (DEBUG)
+    process.stderr.write(
+      `[raftka client] ${what}${detail ? `: ${String((detail as Error)?.message ?? detail)}` : ''}\n`,
+    );
 }
 
 function isRetriableName(name: ErrorName): boolean {

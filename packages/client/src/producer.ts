@@ -5,7 +5,14 @@
 // accumulator into ProduceTransport, comes with the broker's data path.
 import type { RecordHeader } from '@raftka/codec';
 import { type Clock, RaftkaError, type Random } from '@raftka/common';
-import { type AppendResult, type ProducerIdentity, RecordAccumulator, systemClock, type Timer } from './accumulator.js';
+import {
+  type AppendResult,
+  type ProducerBatch,
+  type ProducerIdentity,
+  RecordAccumulator,
+  systemClock,
+  type Timer,
+} from './accumulator.js';
 import { type ProducerConfig, type ProducerSettings, validateProducerConfig } from './config.js';
 import { DefaultPartitioner, type Partitioner } from './partitioner.js';
 
@@ -37,6 +44,7 @@ export interface ProducerCoreOptions {
   clock?: Clock;
   timer?: Timer;
   producerIdentity?: ProducerIdentity;
+  onSequenceGap?: (batch: ProducerBatch) => void;
 }
 
 function toBuffer(value: Buffer | string | null | undefined): Buffer | null {
@@ -72,6 +80,7 @@ export class ProducerCore {
       ...(options.timer !== undefined ? { timer: options.timer } : {}),
       ...(options.producerIdentity !== undefined ? { producerIdentity: options.producerIdentity } : {}),
       onBatchClosed: (topic, partition) => this.partitioner.onBatchClosed(topic, partition),
+      ...(options.onSequenceGap !== undefined ? { onSequenceGap: options.onSequenceGap } : {}),
     });
   }
 

@@ -88,7 +88,8 @@ describe('Producer', () => {
     };
     const md = await p.send({ topic: 't', value: 'hello' });
     expect(md).toMatchObject({ topic: 't', partition: 0, offset: 0 });
-    expect(c.brokers.get(1)!.produceRequests.length).toBe(1);
+    // A retry may still find the old leader before the refreshed metadata arrives; it lands once, at the new one.
+    expect(c.brokers.get(1)!.produceRequests.length).toBeGreaterThanOrEqual(1);
     expect(c.brokers.get(2)!.produceRequests.length).toBe(1);
     expect(c.partition('t', 0).records()).toEqual([{ offset: 0, key: null, value: 'hello' }]);
   });
@@ -232,5 +233,47 @@ describe('Producer', () => {
         `seed=${seed}`,
       ).toEqual(acked);
     }
+  });
+});
+
+describe('Producer idempotence after a batch fails for good', () => {
+  it('takes a new producer id so that the sequence gap does not fail every later batch', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    c.partition('t', 0).injectedErrors.push('INVALID_RECORD');
+    const p = producer(c, { 'linger.ms': 0 });
+    await expect(p.send({ topic: 't', value: 'bad' })).rejects.toMatchObject({ errorName: 'INVALID_RECORD' });
+    await expect(p.send({ topic: 't', value: 'good' })).resolves.toMatchObject({ offset: 0 });
+    const producerIds = [...c.partition('t', 0).producers.keys()];
+    expect(producerIds).toHaveLength(1);
+    expect(
+      c
+        .partition('t', 0)
+        .records()
+        .map((r) => r.value),
+    ).toEqual(['good']);
+  });
+
+  it('retries a batch refused as OUT_OF_ORDER_SEQUENCE_NUMBER while an earlier one is unacknowledged', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = producer(c, { 'linger.ms': 0, 'batch.size': 100 });
+    await p.connect();
+    // The first batch's answer is lost; the broker never saw it. Batches behind it are refused for the gap.
+    let first = true;
+    c.hooks.beforeProduce = () => {
+      if (first) {
+        first = false;
+        throw lostAnswer();
+      }
+    };
+    const results = await Promise.all([0, 1, 2, 3].map((i) => p.send({ topic: 't', value: `record-${i}` })));
+    expect(results.map((r) => r.offset)).toEqual([0, 1, 2, 3]);
+    expect(
+      c
+        .partition('t', 0)
+        .records()
+        .map((r) => r.value),
+    ).toEqual(['record-0', 'record-1', 'record-2', 'record-3']);
   });
 });
