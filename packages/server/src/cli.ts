@@ -70,6 +70,7 @@ program
   .option('--time-budget-ms <ms>', 'stop starting seeds after this much wall-clock time', int)
   .option('--trace', 'print the event trace of failing seeds')
   .option('--json', 'print a JSON summary as the last line')
+  .option('--data-plane', 'simulate the data plane: brokers running the replication cores')
   .action(async (opts) => {
     const { runSimCommand } = await import('./commands/sim.js');
     process.exitCode = runSimCommand(opts);
