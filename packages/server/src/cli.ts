@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { isRaftkaError } from '@raftka/common';
 import { Command, Option } from 'commander';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerDataPlaneCommands } from './commands/produce.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -161,6 +162,7 @@ program
   });
 
 registerAdminCommands(program);
+registerDataPlaneCommands(program);
 
 const config = program.command('config').description('configuration keys');
 config
