@@ -135,7 +135,7 @@ describe('Broker data service', () => {
       Date.now() + 5000,
     );
     expect(seen?.replica_id).toBe(102);
-    expect(seen?.topics[0]!.partitions[0]!.last_fetched_epoch).toBe(2);
+    expect(seen?.topics[0]?.partitions[0]?.last_fetched_epoch).toBe(2);
     const p = res.topics[0]!.partitions[0]!;
     expect(p.diverging_epoch).toBeNull();
     expect(p.high_watermark).toBe(5);
