@@ -145,7 +145,7 @@ program
   .option('--faults <list>', 'fault kinds or groups: kill, pause, partition, restart, all, or single kinds', 'all')
   .option('--history <file>', 'history file (JSON lines); default <data dir>/history.jsonl')
   .option('--data-dir <dir>', 'local cluster data directory (default: a fresh temp dir)')
-  .option('--base-port <port>', 'local cluster first controller port', int, 21791)
+  .option('--base-port <port>', 'local cluster first controller port', int, 22091)
   .option('--no-netns', 'local cluster on loopback even when network namespaces are available (no partitions)')
   .option('--partitions <n>', 'partitions of the chaos topic', int, 6)
   .option('--producers <n>', 'producers', int, 3)

@@ -47,7 +47,7 @@ export interface ChaosOptions {
   historyFile?: string;
   /** Local cluster data directory; default a fresh temp dir. */
   dataDir?: string;
-  /** Local cluster first controller port (brokers +200, metrics +100/+300). Default 21791. */
+  /** Local cluster first controller port (brokers +200, metrics +100/+300). Default 22091. */
   basePort?: number;
   /** Run the local cluster in network namespaces: 'auto' (when root with iproute2), or force on/off. */
   netns?: 'auto' | boolean;
@@ -90,7 +90,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftka-chaos-'));
   const historyFile = options.historyFile ?? join(dataDir, 'history.jsonl');
   const partitions = options.partitions ?? 6;
-  const basePort = options.basePort ?? 21791;
+  const basePort = options.basePort ?? 22091;
 
   let cluster: LocalCluster | null = null;
   let net: NetnsNetwork | null = null;

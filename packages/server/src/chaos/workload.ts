@@ -34,12 +34,30 @@ const DRAIN_PROCESS_BASE = 100_000;
 // Errors raised before anything reached a broker: the write certainly did not happen.
 const DEFINITE_FAILURES = new Set(['INVALID_TOPIC_EXCEPTION', 'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 
-// After these the producer instance cannot go on (closed, or its producer id fenced).
-const FATAL_PRODUCER_ERRORS = new Set(['SHUTTING_DOWN', 'PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH']);
+// After these the producer instance cannot go on (closed, its producer id
+// fenced, or its sequence broken: like Kafka's pre-KIP-360 producers, the
+// workload then replaces it with a new one, which gets a new producer id).
+const FATAL_PRODUCER_ERRORS = new Set([
+  'SHUTTING_DOWN',
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_EPOCH',
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+]);
 
 function errorName(err: unknown): string {
   if (isRaftkaError(err)) return `${err.errorName}${err.name && err.name !== 'RaftkaError' ? ` (${err.name})` : ''}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+const CONNECT_TIMEOUT_MS = 15_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -58,7 +76,14 @@ export class Workload {
   readonly counts = { ok: 0, fail: 0, info: 0, read: 0 };
 
   constructor(options: WorkloadOptions) {
-    this.#o = { producers: 3, consumers: 3, ratePerProducer: 50, maxInFlightPerProducer: 16, ...options };
+    // `?? default` rather than spreading: callers pass explicit undefineds.
+    this.#o = {
+      ...options,
+      producers: options.producers ?? 3,
+      consumers: options.consumers ?? 3,
+      ratePerProducer: options.ratePerProducer ?? 50,
+      maxInFlightPerProducer: options.maxInFlightPerProducer ?? 16,
+    };
   }
 
   start(): void {
@@ -105,7 +130,8 @@ export class Workload {
       const inFlight = new Set<Promise<void>>();
       let broken = false;
       try {
-        await producer.connect();
+        // Bounded: a connect that hangs (e.g. InitProducerId to a broker that died) must not stall the run.
+        await withTimeout(producer.connect(), CONNECT_TIMEOUT_MS, `producer ${process} connect`);
       } catch (err) {
         this.#o.log?.(`workload: producer ${process} could not connect: ${errorName(err)}`);
         broken = true;
@@ -134,8 +160,9 @@ export class Workload {
               else this.counts.info++;
               h.complete(invoke, definite ? 'fail' : 'info', { error: errorName(err) });
               // A closed or fenced producer (e.g. its producer id expired) cannot go on.
-              if (FATAL_PRODUCER_ERRORS.has(name)) {
+              if (FATAL_PRODUCER_ERRORS.has(name) && !broken) {
                 broken = true;
+                this.#o.log?.(`workload: producer ${process} got ${name}; replacing it with a new producer`);
               }
             },
           )
