@@ -307,6 +307,9 @@ export class LeaderPartitionState {
     assert(update.leaderEpoch === this.leaderEpoch, 'a new leader epoch needs a new LeaderPartitionState');
     if (update.minInsyncReplicas !== undefined) this.minIsr = update.minInsyncReplicas;
     if (update.partitionEpoch < this.partitionEpochValue) return this.effects();
+    // The very state a pending AlterPartition is based on (its answer came first): nothing new, and
+    // the controller may still commit the change, so the maximal ISR must keep counting it.
+    if (update.partitionEpoch === this.partitionEpochValue && this.pending !== undefined) return this.effects();
     this.pending = undefined;
     this.committedIsr = [...update.isr];
     this.partitionEpochValue = update.partitionEpoch;
