@@ -47,7 +47,33 @@ describe('data-plane findings in @raftka/replication', () => {
     expect(decision.kind).toBe('retry');
   });
 
+  test('DP3: metadata at the partition epoch a pending ISR expansion is based on keeps it pending (maximal ISR)', () => {
+    const leader = new LeaderPartitionState({
+      localBrokerId: 2,
+      replicas: [2, 3, 1],
+      isr: [2, 3],
+      leaderEpoch: 11,
+      partitionEpoch: 20,
+      minInsyncReplicas: 2,
+      leaderEpochStartOffset: 215,
+      highWatermark: 215,
+      nowMs: 0,
+    });
+    leader.onFollowerFetch({ replicaId: 3, fetchOffset: 215, nowMs: 1 }, () => true);
+    // Broker 1 caught up to the HW: proposed back into the ISR, based on partition epoch 20.
+    const proposed = leader.onFollowerFetch({ replicaId: 1, fetchOffset: 215, nowMs: 2 }, () => true);
+    expect(proposed.alterPartition?.newIsr).toEqual([2, 3, 1]);
+    leader.onLocalAppend(217);
+    // The metadata record of partition epoch 20 arrives after the AlterPartition answer that carried it.
+    leader.onMetadataUpdate({ replicas: [2, 3, 1], isr: [2, 3], leaderEpoch: 11, partitionEpoch: 20, nowMs: 3 });
+    expect(leader.maximalIsr).toEqual([2, 3, 1]);
+    const fetched = leader.onFollowerFetch({ replicaId: 3, fetchOffset: 217, nowMs: 4 }, () => true);
+    // The controller may still commit [2, 3, 1]: the HW must wait for broker 1.
+    expect(fetched.highWatermark).toBe(215);
+  });
+
   test.each([
+    [1422, 'DP3: an ISR expansion committed after the leader dropped it acknowledged writes broker 1 lacked'],
     [2, 'DP1: produce parked out of order'],
     [3, 'DP1 and DP2: followers stop for good at startup; later the purgatory assertion'],
   ])('seed %i (%s)', (seed) => {

@@ -318,8 +318,9 @@ export class DataPlaneInvariants implements BrokerObserver, ProducerObserver {
   }
 
   /** At the end, after healing: every acknowledged acks=all write on every replica; acks=1 losses counted. */
-  finalCheck(): { lostAcksOneRecords: number } {
+  finalCheck(): { lostAcksOneRecords: number; lostBeyondBoundRecords: number } {
     let lostAcksOne = 0;
+    let lostBeyondBound = 0;
     this.acked.forEach((list, p) => {
       for (const a of list) {
         for (const broker of this.brokers) {
@@ -331,7 +332,10 @@ export class DataPlaneInvariants implements BrokerObserver, ProducerObserver {
             lostAcksOne += a.values.length;
             break;
           }
-          if (this.voided[p]) break;
+          if (this.voided[p]) {
+            lostBeyondBound += a.values.length;
+            break;
+          }
           this.world.fail(
             'AckedWritesKept',
             `after healing, acknowledged ${a.values[0]} (p${p} offset ${a.baseOffset}) is missing on broker ${broker.nodeId}`,
@@ -339,6 +343,6 @@ export class DataPlaneInvariants implements BrokerObserver, ProducerObserver {
         }
       }
     });
-    return { lostAcksOneRecords: lostAcksOne };
+    return { lostAcksOneRecords: lostAcksOne, lostBeyondBoundRecords: lostBeyondBound };
   }
 }

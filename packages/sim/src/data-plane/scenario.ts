@@ -47,6 +47,11 @@ export interface DataPlaneSeedOptions {
   /** Simulated length of the fault phase. */
   faultMs?: number;
   mutants?: DataPlaneMutants;
+  /**
+   * Power losses at any time, also beyond RF - min.insync.replicas failures. The checker must then
+   * excuse exactly the partitions the guarantee no longer covers, and still fail the others.
+   */
+  unboundedPowerLoss?: boolean;
   /** How much of a failing seed's trace to keep (default 400 lines). */
   traceTailLines?: number;
 }
@@ -65,6 +70,8 @@ export interface DataPlaneSeedResult {
   ackedAllBatches: number;
   ackedOneBatches: number;
   lostAcksOneRecords: number;
+  /** Acknowledged acks=all records lost in partitions pushed beyond the guarantee (allowed, as in Kafka). */
+  lostBeyondBoundRecords: number;
   elections: number;
   isrChanges: number;
   fencings: number;
@@ -275,7 +282,7 @@ class DataPlaneCluster {
   }
 }
 
-function injectFault(c: DataPlaneCluster, faultEndMs: number): void {
+function injectFault(c: DataPlaneCluster, faultEndMs: number, unboundedPowerLoss: boolean): void {
   const { world, random } = c;
   const up = c.brokers.filter((b) => b.up);
   const r = random.next();
@@ -289,8 +296,11 @@ function injectFault(c: DataPlaneCluster, faultEndMs: number): void {
     const b = random.pick(up);
     // Power loss only within the bound: nobody impaired, every partition of the broker fully in sync.
     const withinBound =
-      !c.invariants.anyImpaired &&
-      c.controller.partitions.every((reg) => !reg.replicas.includes(b.nodeId) || reg.isr.length === REPLICATION_FACTOR);
+      unboundedPowerLoss ||
+      (!c.invariants.anyImpaired &&
+        c.controller.partitions.every(
+          (reg) => !reg.replicas.includes(b.nodeId) || reg.isr.length === REPLICATION_FACTOR,
+        ));
     const lossy = random.chance(0.4) && withinBound;
     const before = b.logs.map((l) => l.logEndOffset);
     b.nextCrashLosesPageCache = lossy;
@@ -354,6 +364,7 @@ export function runDataPlaneSeed(seed: number, options: DataPlaneSeedOptions = {
   let failure: SimulationFailure | undefined;
   let crash: unknown;
   let lostAcksOneRecords = 0;
+  let lostBeyondBoundRecords = 0;
   try {
     const ready = world.runUntil(
       () =>
@@ -367,7 +378,7 @@ export function runDataPlaneSeed(seed: number, options: DataPlaneSeedOptions = {
     while (c.nowMs < faultEndMs) {
       world.runUntil(() => false, Math.min(nextFaultMs, faultEndMs));
       if (c.nowMs >= nextFaultMs && c.nowMs < faultEndMs) {
-        injectFault(c, faultEndMs);
+        injectFault(c, faultEndMs, options.unboundedPowerLoss === true);
         nextFaultMs = c.nowMs + c.random.int(200, 1200);
       }
     }
@@ -383,7 +394,7 @@ export function runDataPlaneSeed(seed: number, options: DataPlaneSeedOptions = {
     if (!converged) world.fail('Liveness', `no liveness after healing: ${c.notConverged()}`);
     const different = c.logsIdentical();
     if (different !== null) world.fail('ReplicasAgree', `after healing: ${different}`);
-    lostAcksOneRecords = c.invariants.finalCheck().lostAcksOneRecords;
+    ({ lostAcksOneRecords, lostBeyondBoundRecords } = c.invariants.finalCheck());
     c.stopFlushing = true;
   } catch (error) {
     if (error instanceof SimulationFailure) failure = error;
@@ -415,6 +426,7 @@ export function runDataPlaneSeed(seed: number, options: DataPlaneSeedOptions = {
     ackedAllBatches: c.invariants.acked.reduce((n, l) => n + l.filter((a) => a.acksAll).length, 0),
     ackedOneBatches: c.invariants.acked.reduce((n, l) => n + l.filter((a) => !a.acksAll).length, 0),
     lostAcksOneRecords,
+    lostBeyondBoundRecords,
     elections: c.controller.elections,
     isrChanges: c.controller.isrChanges,
     fencings: c.controller.fencings,
@@ -454,6 +466,7 @@ const TOTAL_KEYS = [
   'ackedAllBatches',
   'ackedOneBatches',
   'lostAcksOneRecords',
+  'lostBeyondBoundRecords',
   'elections',
   'isrChanges',
   'fencings',
