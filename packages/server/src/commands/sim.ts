@@ -63,9 +63,6 @@ function runDataPlaneCommand(o: SimCommandOptions): number {
   });
   const wallMs = Math.round(performance.now() - started);
   const t = summary.totals;
-  for (const r of summary.results) {
-    if (r.ok) process.stdout.write(`seed=${r.seed} ok acked=${r.ackedAllBatches} elections=${r.elections}\n`);
-  }
   process.stdout.write(
     `sim: data-plane seeds ${summary.firstSeed}..${summary.lastSeed} (${summary.seedsRun} run) events=${t.events} ` +
       `simulated=${Math.round(t.simTimeMs / 1000)}s ackedAll=${t.ackedAllBatches} ackedOne=${t.ackedOneBatches} ` +

@@ -499,8 +499,12 @@ export function runDataPlaneSimulation(options: DataPlaneSimulationOptions = {})
       if (!result.ok) {
         options.log(`FAIL seed=${seed} ${result.failure}\n  replay: ${result.replayCommand}`);
         if (result.trace !== undefined) for (const line of result.trace) options.log(line);
-      } else if (options.seed !== undefined && result.trace !== undefined) {
-        for (const line of result.trace) options.log(line);
+      } else {
+        if (options.seed !== undefined && result.trace !== undefined)
+          for (const line of result.trace) options.log(line);
+        options.log(
+          `seed=${seed} ok partitions=${result.partitions} acked=${result.ackedAllBatches} elections=${result.elections} powerLosses=${result.powerLosses}`,
+        );
       }
     }
   }
