@@ -89,7 +89,7 @@ if (process.argv[2] === 'broker') {
   for (const acks of ['all', '1', '0']) {
     const producer = new Producer({
       bootstrap: [`127.0.0.1:${port}`],
-      config: { acks, 'batch.size': 262_144, 'linger.ms': 5 },
+      config: { acks, 'batch.size': Number(process.env.BATCH ?? 262_144), 'linger.ms': 5 },
     });
     await producer.connect();
     const record = { topic: 'bench', value };
@@ -112,7 +112,7 @@ if (process.argv[2] === 'broker') {
     while (performance.now() < end) {
       for (let i = 0; i < 256 && outstanding < maxOutstanding; i++) {
         outstanding++;
-        producer.send(record).then(onDone, onDone);
+        producer.produce(record, onDone);
       }
       if (outstanding >= maxOutstanding) await new Promise((r) => (resume = r));
       else await yieldToLoop();

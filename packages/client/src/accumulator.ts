@@ -103,9 +103,14 @@ export interface AppendResult {
   readonly batchIsFull: boolean;
 }
 
-interface Delivery {
-  resolve(metadata: RecordMetadata): void;
-  reject(error: unknown): void;
+/** How one record learns its outcome: `error` undefined and `metadata` set on success. */
+export type DeliveryCallback = (error: unknown, metadata?: RecordMetadata) => void;
+
+/** What tryAppend returns: `delivery` only when no callback was given. */
+export interface AppendOutcome {
+  readonly delivery: Promise<RecordMetadata> | undefined;
+  readonly newBatchCreated: boolean;
+  readonly batchIsFull: boolean;
 }
 
 /** A batch of one partition, from its first record to its acknowledgement. */
@@ -134,7 +139,7 @@ export class ProducerBatch {
   inFlight = false;
   /** Order of first drain within the partition; retries go back in this order. */
   drainOrder = -1;
-  readonly deliveries: Delivery[] = [];
+  readonly deliveries: DeliveryCallback[] = [];
   /** Settled once every record is acknowledged or failed; made on demand (flush). */
   #done: { promise: Promise<void>; resolve: () => void } | undefined;
   #isDone = false;
@@ -335,6 +340,36 @@ export class RecordAccumulator {
    * and with MESSAGE_TOO_LARGE for a record that can never fit.
    */
   async append(tp: TopicPartition, record: ProducerRecordData, nowMs: number): Promise<AppendResult> {
+    const reserve = this.#checkSize(tp, record);
+    let appendMs = nowMs;
+    if (this.#waiters.length === 0 && this.#usedBytes + reserve <= this.#settings.bufferMemoryBytes) {
+      this.#usedBytes += reserve;
+    } else {
+      await this.#waitForMemory(reserve);
+      appendMs = this.#clock.nowMs();
+    }
+    return this.#appendReserved(tp, record, reserve, appendMs, undefined) as AppendResult;
+  }
+
+  /**
+   * append() without waiting: undefined when buffer.memory has no room now
+   * (then call append()). With a callback, no promise is made for the record:
+   * the producer's hot path, one record at a time, no async frames.
+   */
+  tryAppend(
+    tp: TopicPartition,
+    record: ProducerRecordData,
+    nowMs: number,
+    callback?: DeliveryCallback,
+  ): AppendOutcome | undefined {
+    const reserve = this.#checkSize(tp, record);
+    if (this.#waiters.length > 0 || this.#usedBytes + reserve > this.#settings.bufferMemoryBytes) return undefined;
+    this.#usedBytes += reserve;
+    return this.#appendReserved(tp, record, reserve, nowMs, callback);
+  }
+
+  /** The record's reservation; MESSAGE_TOO_LARGE for one that can never fit. */
+  #checkSize(tp: TopicPartition, record: ProducerRecordData): number {
     assert(Number.isInteger(tp.partition) && tp.partition >= 0, `invalid partition ${tp.partition}`);
     const reserve = recordSizeUpperBoundBytes(record);
     const batchBytes = RECORD_BATCH_OVERHEAD_BYTES + reserve;
@@ -350,14 +385,7 @@ export class RecordAccumulator {
         `The message is ${reserve} bytes when serialized which is larger than the total memory buffer you have configured with the buffer.memory configuration (${this.#settings.bufferMemoryBytes}).`,
       );
     }
-    let appendMs = nowMs;
-    if (this.#waiters.length === 0 && this.#usedBytes + reserve <= this.#settings.bufferMemoryBytes) {
-      this.#usedBytes += reserve;
-    } else {
-      await this.#waitForMemory(reserve);
-      appendMs = this.#clock.nowMs();
-    }
-    return this.#appendReserved(tp, record, reserve, appendMs);
+    return reserve;
   }
 
   #waitForMemory(bytes: number): Promise<void> {
@@ -417,7 +445,13 @@ export class RecordAccumulator {
     return state;
   }
 
-  #appendReserved(tp: TopicPartition, record: ProducerRecordData, reserve: number, nowMs: number): AppendResult {
+  #appendReserved(
+    tp: TopicPartition,
+    record: ProducerRecordData,
+    reserve: number,
+    nowMs: number,
+    callback: DeliveryCallback | undefined,
+  ): AppendOutcome {
     const state = this.#partitionState(tp);
     let batch = state.batches.at(-1);
     let newBatchCreated = false;
@@ -439,11 +473,16 @@ export class RecordAccumulator {
     batch.sizeBytes += recordSizeBytes(record, batch.records.length, base);
     batch.records.push(record);
     batch.reservedBytes += reserve;
-    const delivery = new Promise<RecordMetadata>((resolve, reject) => {
-      batch.deliveries.push({ resolve, reject });
-    });
-    // The caller owns the delivery promise; a caller that ignores it must not crash the process.
-    delivery.catch(() => {});
+    let delivery: Promise<RecordMetadata> | undefined;
+    if (callback !== undefined) {
+      batch.deliveries.push(callback);
+    } else {
+      delivery = new Promise<RecordMetadata>((resolve, reject) => {
+        batch.deliveries.push((error, metadata) => (error === undefined ? resolve(metadata!) : reject(error)));
+      });
+      // The caller owns the delivery promise; a caller that ignores it must not crash the process.
+      delivery.catch(() => {});
+    }
     const batchIsFull = batch.sizeBytes >= this.#settings.batchSizeBytes;
     if (batchIsFull) this.#close(batch);
     return { delivery, newBatchCreated, batchIsFull };
@@ -572,7 +611,7 @@ export class RecordAccumulator {
     const state = this.#finish(batch);
     const logAppendTimeMs = result.logAppendTimeMs ?? -1;
     batch.records.forEach((record, i) => {
-      batch.deliveries[i]!.resolve({
+      settle(batch.deliveries[i]!, undefined, {
         topic: state.tp.topic,
         partition: state.tp.partition,
         offset: result.baseOffset < 0 ? -1 : result.baseOffset + i,
@@ -655,7 +694,7 @@ export class RecordAccumulator {
 
   #failRecords(batch: ProducerBatch, error: unknown): void {
     if (batch.baseSequence >= 0) this.#onSequenceGap?.(batch);
-    for (const d of batch.deliveries) d.reject(error);
+    for (const d of batch.deliveries) settle(d, error, undefined);
     batch.markDone();
     this.#release(batch.reservedBytes);
   }
@@ -736,6 +775,17 @@ export class RecordAccumulator {
         this.#failRecords(batch, error);
       }
     }
+  }
+}
+
+/** A user's callback that throws must not keep the other records of its batch from settling. */
+function settle(callback: DeliveryCallback, error: unknown, metadata: RecordMetadata | undefined): void {
+  try {
+    callback(error, metadata);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
   }
 }
 

@@ -6,8 +6,10 @@
 // gRPC data plane. See docs/client.md.
 
 export {
+  type AppendOutcome,
   type AppendResult,
   BufferExhaustedError,
+  type DeliveryCallback,
   DeliveryTimeoutError,
   type DrainedBatch,
   incrementSequence,

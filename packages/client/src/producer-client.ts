@@ -17,7 +17,7 @@
 // back a 10 ms tick keeps expiry and retries moving.
 import { type ErrorName, errorNameOf, isRaftkaError, RaftkaError } from '@raftka/common';
 import { ACKS_NONE, BrokerDataClient, type ProduceResponseWire } from '@raftka/transport';
-import type { DrainedBatch, RecordMetadata } from './accumulator.js';
+import type { DeliveryCallback, DrainedBatch, RecordMetadata } from './accumulator.js';
 import type { ProducerConfig, ProducerSettings } from './config.js';
 import { METADATA_REFRESH_ERRORS, MetadataCache } from './metadata-cache.js';
 import { ProducerCore, type ProducerRecord, type TopicLayout } from './producer.js';
@@ -148,9 +148,53 @@ export class Producer {
    * acknowledged it as acks asks, with its offset (-1 with acks=0). Rejects
    * with the Kafka error when it cannot be delivered within delivery.timeout.ms.
    */
-  async send(record: ProducerRecord): Promise<RecordMetadata> {
+  send(record: ProducerRecord): Promise<RecordMetadata> {
+    try {
+      const fast = this.#trySend(record, undefined);
+      if (fast !== undefined) return fast.delivery!;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#sendSlow(record);
+  }
+
+  /**
+   * Java's send(record, callback): the same as send() without a promise per
+   * record, for loops that send many. `callback(error)` on failure (any
+   * failure, also one before the record was batched), `callback(undefined,
+   * metadata)` once acknowledged.
+   */
+  produce(record: ProducerRecord, callback: DeliveryCallback): void {
+    try {
+      if (this.#trySend(record, callback) !== undefined) return;
+    } catch (err) {
+      callback(err);
+      return;
+    }
+    this.#sendSlow(record).then((metadata) => callback(undefined, metadata), callback);
+  }
+
+  /** The synchronous path: connected, topic known, memory free, and no earlier send still waiting (order). */
+  #trySend(record: ProducerRecord, callback: DeliveryCallback | undefined) {
     if (this.#closed) throw closedError();
-    // Counted until the record is in a batch, so that flush() waits for sends still looking up metadata.
+    if (typeof record.topic !== 'string' || record.topic === '') {
+      throw new RaftkaError('INVALID_TOPIC_EXCEPTION', 'a record needs a topic');
+    }
+    if (!this.#connected || this.#appending > 0) return undefined;
+    const layout = this.#layouts.get(record.topic);
+    if (layout === undefined) return undefined;
+    const nowMs = Date.now();
+    const result = this.#core.trySend(record, layout, nowMs, callback);
+    if (result === undefined) return undefined;
+    if (result.batchIsFull) this.#wake();
+    else if (result.newBatchCreated) this.#armTimer(nowMs + this.settings.lingerMs);
+    return result;
+  }
+
+  async #sendSlow(record: ProducerRecord): Promise<RecordMetadata> {
+    if (this.#closed) throw closedError();
+    // Counted until the record is in a batch, so that flush() waits for sends still looking up metadata,
+    // and later sends queue behind this one instead of overtaking it.
     this.#appending++;
     let result: Awaited<ReturnType<ProducerCore['send']>>;
     try {

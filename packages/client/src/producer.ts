@@ -6,12 +6,16 @@
 import type { RecordHeader } from '@raftka/codec';
 import { type Clock, RaftkaError, type Random } from '@raftka/common';
 import {
+  type AppendOutcome,
   type AppendResult,
+  type DeliveryCallback,
   type ProducerBatch,
   type ProducerIdentity,
+  type ProducerRecordData,
   RecordAccumulator,
   systemClock,
   type Timer,
+  type TopicPartition,
 } from './accumulator.js';
 import { type ProducerConfig, type ProducerSettings, validateProducerConfig } from './config.js';
 import { DefaultPartitioner, type Partitioner } from './partitioner.js';
@@ -52,8 +56,10 @@ function toBuffer(value: Buffer | string | null | undefined): Buffer | null {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
 }
 
-function headersOf(headers: ProducerRecord['headers']): RecordHeader[] {
-  if (headers === undefined) return [];
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
+
+function headersOf(headers: ProducerRecord['headers']): readonly RecordHeader[] {
+  if (headers === undefined) return NO_HEADERS;
   const list = Array.isArray(headers)
     ? (headers as readonly { key: string; value: Buffer | string | null }[])
     : Object.entries(headers as Record<string, Buffer | string | null>).map(([key, value]) => ({ key, value }));
@@ -94,11 +100,42 @@ export class ProducerCore {
     layout: TopicLayout,
     nowMs: number = this.#clock.nowMs(),
   ): Promise<AppendResult & { partition: number }> {
+    const { tp, data } = this.#prepare(record, layout, nowMs);
+    const result = await this.accumulator.append(tp, data, nowMs);
+    return { ...result, partition: tp.partition };
+  }
+
+  /**
+   * send() without waiting: undefined when buffer.memory has no room now.
+   * With a callback no promise is made for the record (the hot path).
+   */
+  trySend(
+    record: ProducerRecord,
+    layout: TopicLayout,
+    nowMs: number,
+    callback?: DeliveryCallback,
+  ): (AppendOutcome & { partition: number }) | undefined {
+    const { tp, data } = this.#prepare(record, layout, nowMs);
+    const outcome = this.accumulator.tryAppend(tp, data, nowMs, callback);
+    if (outcome === undefined) return undefined;
+    return {
+      delivery: outcome.delivery,
+      newBatchCreated: outcome.newBatchCreated,
+      batchIsFull: outcome.batchIsFull,
+      partition: tp.partition,
+    };
+  }
+
+  #prepare(
+    record: ProducerRecord,
+    layout: TopicLayout,
+    nowMs: number,
+  ): { tp: TopicPartition; data: ProducerRecordData } {
     if (typeof record.topic !== 'string' || record.topic === '') {
       throw new RaftkaError('INVALID_TOPIC_EXCEPTION', 'a record needs a topic');
     }
     const key = toBuffer(record.key);
-    const data = {
+    const data: ProducerRecordData = {
       key,
       value: toBuffer(record.value),
       headers: headersOf(record.headers),
@@ -124,7 +161,6 @@ export class ProducerCore {
         `partition ${partition} is not in [0, ${layout.numPartitions}) for topic ${record.topic}`,
       );
     }
-    const result = await this.accumulator.append({ topic: record.topic, partition }, data, nowMs);
-    return { ...result, partition };
+    return { tp: { topic: record.topic, partition }, data };
   }
 }

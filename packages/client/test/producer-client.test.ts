@@ -277,3 +277,32 @@ describe('Producer idempotence after a batch fails for good', () => {
     ).toEqual(['record-0', 'record-1', 'record-2', 'record-3']);
   });
 });
+
+describe('Producer.produce (callbacks)', () => {
+  it('calls back once per record with its metadata or error, even when another callback throws', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = producer(c, { 'linger.ms': 20 });
+    await p.connect();
+    await p.send({ topic: 't', value: 'warm-up' }); // metadata cached: the next records take the synchronous path
+    const seen: (number | string)[] = [];
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      for (let i = 0; i < 5; i++) {
+        p.produce({ topic: 't', value: `v${i}` }, (err, md) => {
+          seen.push(err === undefined ? md!.offset : String(err));
+          if (i === 1) throw new Error('callback bug');
+        });
+      }
+      p.produce({ topic: '', value: 'x' }, (err) => seen.push((err as { errorName: string }).errorName));
+      await p.flush();
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(seen).toEqual(['INVALID_TOPIC_EXCEPTION', 1, 2, 3, 4, 5]);
+    expect(uncaught).toHaveLength(1);
+  });
+});

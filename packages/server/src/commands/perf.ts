@@ -244,21 +244,19 @@ export async function runPerfProduce(input: Partial<PerfProduceOptions>, io: Per
           state.sent++;
           outstanding++;
           burst++;
-          p.send(record).then(
-            () => {
+          p.produce(record, (err) => {
+            if (err === undefined) {
               const us = Math.max(1, Math.round((performance.now() - now) * 1000));
               total.recordValue(us);
               window.recordValue(us);
               state.acked++;
               windowAcked++;
-              settle();
-            },
-            (err: unknown) => {
+            } else {
               state.errors++;
               state.firstError ??= isRaftkaError(err) ? `${err.errorName}: ${err.message}` : String(err);
-              settle();
-            },
-          );
+            }
+            settle();
+          });
         }
         if (state.stop) break;
         if (outstanding >= maxOutstanding) await new Promise<void>((r) => (resume = r));
