@@ -61,7 +61,8 @@ export class LeaderEpochCache {
     return true;
   }
 
-  private flush(): void {
+  /** Writes the entries durably (write-temp, fsync, rename). */
+  flush(): void {
     if (!this.persist) return;
     const lines = [`entries ${this.entries.length}`, ...this.entries.map((e) => `${e.epoch} ${e.startOffset}`)];
     writeFileAtomic(this.path, encodeCheckpoint(KIND, VERSION, lines));

@@ -217,6 +217,14 @@ export class PartitionLog {
   /** Bumped by every truncation: an async flush started before it proves nothing after it. */
   private generation = 0;
   private pendingFlushes: { endOffset: number; done: boolean; generation: number }[] = [];
+  /**
+   * An epoch entry recorded without an fsync (assignEpochStartOffset). It is
+   * written before the recovery point can move past it: recovery rebuilds
+   * epochs from batch headers only above the recovery point.
+   */
+  private epochsDirty = false;
+  /** The partition state as last written, so an unchanged checkpoint costs no fsync. */
+  private writtenState: string | undefined;
 
   private constructor(dir: string, options: LogOptions) {
     this.dir = dir;
@@ -298,10 +306,14 @@ export class PartitionLog {
     }
     if (this.segments.length > 0 && !epochsLoaded) fullRecovery = true;
 
+    const brandNew = this.segments.length === 0 && checkpointed === undefined && !epochsLoaded;
     if (this.segments.length === 0) {
       const start = checkpointed?.logStartOffset ?? 0;
       this.segments.push(Segment.create(this.dir, start, this.now()));
-      fsyncDir(this.dir);
+      // A brand-new log holds nothing to lose: a crash before its first flush
+      // leaves an empty directory or segment, which opens the same way. Creating
+      // a topic of thousands of partitions then costs no fsync per partition.
+      if (!brandNew) fsyncDir(this.dir);
       this.epochCache.clear(false);
       this.state = { highWatermark: start, recoveryPoint: start, logStartOffset: start, cleanerOffset: start };
     } else {
@@ -344,7 +356,13 @@ export class PartitionLog {
       checkpointed.recoveryPoint === s.recoveryPoint &&
       checkpointed.logStartOffset === s.logStartOffset &&
       checkpointed.cleanerOffset === s.cleanerOffset;
-    if (!unchanged) this.writeState();
+    if (brandNew) {
+      // Nothing written yet: the first checkpoint or flush writes the state.
+    } else if (!unchanged) {
+      this.writeState();
+    } else {
+      this.writtenState = this.stateText();
+    }
     if (clean) {
       unlinkSync(markerPath);
       fsyncDir(this.dir);
@@ -440,6 +458,11 @@ export class PartitionLog {
     };
   }
 
+  private stateText(): string {
+    const s = this.state;
+    return `${s.highWatermark} ${s.recoveryPoint} ${s.logStartOffset} ${s.cleanerOffset}`;
+  }
+
   private writeState(): void {
     const s = this.state;
     writeFileAtomic(
@@ -451,13 +474,14 @@ export class PartitionLog {
         `cleaner-offset ${s.cleanerOffset}`,
       ]),
     );
+    this.writtenState = this.stateText();
   }
 
   /** Persists the high watermark (and the other offsets); the broker calls it periodically. */
   checkpointHighWatermark(): void {
     this.storage(() => {
       this.ensureOpen();
-      this.writeState();
+      if (this.writtenState !== this.stateText()) this.writeState();
     });
   }
 
@@ -518,8 +542,17 @@ export class PartitionLog {
   assignEpochStartOffset(leaderEpoch: number): void {
     this.storage(() => {
       this.ensureOpen();
-      this.epochCache.assign(leaderEpoch, this.logEndOffset);
+      // No fsync here: a broker taking leadership of thousands of partitions at
+      // once would spend seconds in fsync. The entry covers no batch yet; it is
+      // made durable before the recovery point passes it (persistEpochs).
+      if (this.epochCache.assign(leaderEpoch, this.logEndOffset, false)) this.epochsDirty = true;
     });
+  }
+
+  private persistEpochs(): void {
+    if (!this.epochsDirty) return;
+    this.epochCache.flush();
+    this.epochsDirty = false;
   }
 
   /** OffsetsForLeaderEpoch: see LeaderEpochCache.endOffsetFor. */
@@ -714,6 +747,7 @@ export class PartitionLog {
       }
       this.segments.push(Segment.create(this.dir, baseOffset, this.now()));
       fsyncDir(this.dir);
+      this.persistEpochs();
       if (old.sizeBytes > 0) this.flushSealedSegmentAsync(old);
     });
   }
@@ -761,6 +795,7 @@ export class PartitionLog {
   flush(): void {
     this.storage(() => {
       this.ensureOpen();
+      this.persistEpochs();
       for (const seg of this.segments) if (seg.dirty) seg.fsync(this.cache);
       this.pendingFlushes = [];
       this.unflushedRecords = 0;
@@ -791,7 +826,8 @@ export class PartitionLog {
       this.state.recoveryPoint = this.logEndOffset;
       this.writeState();
       // A log that never saw an epoch has no epoch checkpoint yet; without one the next open recovers.
-      if (!existsSync(this.epochCache.path)) this.epochCache.replace(this.epochCache.all());
+      if (this.epochsDirty || !existsSync(this.epochCache.path)) this.epochCache.flush();
+      this.epochsDirty = false;
       const marker = join(this.dir, CLEAN_SHUTDOWN_FILE);
       const fd = openSync(marker, 'w');
       fsyncSync(fd);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { readBatchHeader } from '@raftka/codec';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FileHandleCache, PartitionLog } from '../src/index.js';
-import { prng, readAll, removeTempDirs, tempDir, valuesBatch } from './helpers.js';
+import { batchOf, prng, readAll, removeTempDirs, tempDir, valuesBatch } from './helpers.js';
 
 afterEach(removeTempDirs);
 
@@ -188,5 +188,62 @@ describe('SIGKILL during appends', () => {
       });
       log.close();
     }
+  });
+});
+
+describe('epoch entries recorded without an fsync', () => {
+  it('survive a crash once a flush moved the recovery point past them', () => {
+    const dir = tempDir();
+    const log = PartitionLog.open(dir);
+    log.appendAsLeader(batchOf([{ key: 'a', value: '1', timestamp: 1 }]), 1);
+    log.assignEpochStartOffset(4);
+    log.appendAsLeader(batchOf([{ key: 'b', value: '2', timestamp: 2 }]), 4);
+    log.flush();
+    log.abandon();
+    const reopened = PartitionLog.open(dir);
+    expect(reopened.leaderEpochEntries()).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 4, startOffset: 1 },
+    ]);
+    reopened.close();
+  });
+
+  it('survive a crash when their batches sit in segments below the recovery point', () => {
+    const dir = tempDir();
+    // Every batch rolls a segment: recovery then scans only the last one.
+    const config = { 'segment.bytes': 100 };
+    const log = PartitionLog.open(dir, { config });
+    log.appendAsLeader(batchOf([{ key: 'a', value: '1', timestamp: 1 }]), 1);
+    log.assignEpochStartOffset(4);
+    for (let i = 0; i < 3; i++) log.appendAsLeader(batchOf([{ key: 'b', value: `${i}`, timestamp: 2 + i }]), 4);
+    log.flush();
+    log.abandon();
+    const reopened = PartitionLog.open(dir, { config });
+    expect(reopened.leaderEpochEntries()).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 4, startOffset: 1 },
+    ]);
+    reopened.close();
+  });
+
+  it('are rebuilt from the batches when a crash came before any flush', () => {
+    const dir = tempDir();
+    const log = PartitionLog.open(dir);
+    log.assignEpochStartOffset(2);
+    log.appendAsLeader(batchOf([{ key: 'a', value: '1', timestamp: 1 }]), 2);
+    log.abandon();
+    const reopened = PartitionLog.open(dir);
+    expect(reopened.logEndOffset).toBe(1);
+    expect(reopened.leaderEpochEntries()).toEqual([{ epoch: 2, startOffset: 0 }]);
+    reopened.close();
+  });
+
+  it('a brand-new log abandoned before any write reopens empty', () => {
+    const dir = tempDir();
+    PartitionLog.open(dir).abandon();
+    const reopened = PartitionLog.open(dir);
+    expect(reopened.logEndOffset).toBe(0);
+    expect(reopened.recovery.truncationReason).toBeUndefined();
+    reopened.close();
   });
 });
