@@ -4,7 +4,7 @@
 // `pnpm test` runs `tsc -b` first.
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 const alias = Object.fromEntries(
@@ -15,6 +15,8 @@ export default defineConfig({
   resolve: { alias },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'tests/**/*.test.ts'],
+    // The container tests need a Docker engine and an image: `pnpm test:docker` (tests/docker/vitest.config.ts).
+    exclude: [...configDefaults.exclude, 'tests/docker/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
