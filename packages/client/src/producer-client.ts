@@ -19,7 +19,7 @@ import { type ErrorName, errorNameOf, isRaftkaError, RaftkaError } from '@raftka
 import { ACKS_NONE, BrokerDataClient, type ProduceResponseWire } from '@raftka/transport';
 import type { DeliveryCallback, DrainedBatch, RecordMetadata } from './accumulator.js';
 import type { ProducerConfig, ProducerSettings } from './config.js';
-import { METADATA_REFRESH_ERRORS, MetadataCache } from './metadata-cache.js';
+import { METADATA_REFRESH_ERRORS, MetadataCache, type PartitionInfo } from './metadata-cache.js';
 import { ProducerCore, type ProducerRecord, type TopicLayout } from './producer.js';
 
 export interface ProducerOptions {
@@ -211,6 +211,24 @@ export class Producer {
 
   #signal(waiters: (() => void)[]): void {
     for (const w of waiters.splice(0)) w();
+  }
+
+  /**
+   * The topic's partitions from metadata (asking a broker if not cached);
+   * rejects with UNKNOWN_TOPIC_OR_PARTITION when the topic does not exist.
+   */
+  async partitionsFor(topic: string): Promise<PartitionInfo[]> {
+    if (!this.#connected) await this.connect();
+    this.#metadata.track([topic]);
+    if (this.#metadata.topic(topic) === undefined) await this.#metadata.refresh();
+    const info = this.#metadata.topic(topic);
+    if (info === undefined || info.error !== null) {
+      throw new RaftkaError(
+        info?.error ?? 'UNKNOWN_TOPIC_OR_PARTITION',
+        `topic ${topic}: ${info?.error ?? 'not found'}`,
+      );
+    }
+    return info.partitions.filter((p) => p !== undefined);
   }
 
   /** Makes every buffered record sendable now and waits until each is acknowledged or failed. */

@@ -89,6 +89,13 @@ describe('raftka produce and consume', () => {
     );
     expect(summary).toMatchObject({ sent: 0, failed: 1 });
     expect(c.err[0]).toMatch(/^error: INVALID_RECORD/);
+    await expect(
+      runProduce(
+        { bootstrap: cluster.bootstrap.join(','), topic: 'missing', acks: 'all', producerProperty: [] },
+        capture().io,
+        Readable.from(['a\n']),
+      ),
+    ).rejects.toThrow(/topic missing does not exist/);
   });
 });
 

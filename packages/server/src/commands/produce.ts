@@ -39,6 +39,14 @@ export interface CommandIo {
   err: (line: string) => void;
 }
 
+/** There is no auto-creation: say so at once instead of after max.block.ms. */
+async function checkTopicExists(topic: string, producer: import('@raftka/client').Producer): Promise<void> {
+  const layout = await producer.partitionsFor(topic).catch(() => undefined);
+  if (layout === undefined) {
+    throw new Error(`topic ${topic} does not exist (create it with: raftka topics create ${topic})`);
+  }
+}
+
 /** Outstanding sends before reading on: a file of millions of lines is streamed, not held. */
 const MAX_OUTSTANDING = 10_000;
 
@@ -74,6 +82,7 @@ export async function runProduce(o: ProduceOptions, io: CommandIo, stdin: Readab
   };
   try {
     await producer.connect();
+    await checkTopicExists(o.topic, producer);
     const input = o.file !== undefined ? createReadStream(o.file) : stdin;
     const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
     let outstanding = 0;
