@@ -484,8 +484,11 @@ export class BrokerDriver implements BrokerNode {
       this.metrics.setState(change.to);
       if (change.to === 'RECOVERY' && this.replicaManager !== undefined) {
         // Caught up on metadata: the partitions act on the current image, then the broker may be unfenced.
-        this.replicaManager.start();
-        this.lifecycle.readyToUnfence(driverNowMs());
+        const rm = this.replicaManager;
+        rm.start();
+        void rm.whenLogsOpen().then(() => {
+          if (!this.#closed) this.readyToUnfence();
+        });
       }
       if (change.to === 'SHUTTING_DOWN') for (const w of this.#shutdownWaiters.splice(0)) w();
     }

@@ -112,6 +112,8 @@ const PARTITION_METADATA_FILE = 'partition.metadata';
 const TICK_MS = 100;
 const ALTER_PARTITION_RETRY_MS = 100;
 const METRICS_REFRESH_MS = 1000;
+/** Longest stretch of log opening in one event-loop turn. */
+const CREATE_SLICE_MS = 20;
 
 export class ReplicaManager implements ReplicaFetcherHost {
   readonly config: ReplicaManagerConfig;
@@ -134,6 +136,10 @@ export class ReplicaManager implements ReplicaFetcherHost {
   #lastRetentionMs = 0;
   #lastMetricsMs = 0;
   #fetchWaiting = 0;
+  /** Partitions assigned to this broker whose logs are not open yet, with their latest assignment. */
+  readonly #pendingCreates = new Map<string, LocalPartition>();
+  #createsScheduled = false;
+  readonly #logsOpenWaiters: (() => void)[] = [];
   readonly dataClient: BrokerDataClient;
 
   constructor(config: ReplicaManagerConfig) {
@@ -187,19 +193,27 @@ export class ReplicaManager implements ReplicaFetcherHost {
     this.#started = true;
     const image = this.#image;
     const changes = localChanges(MetadataDelta.between(MetadataImage.EMPTY, image), image, this.brokerId);
-    this.#applyLocalChanges(changes.leaders, changes.followers, changes.deletes);
     // What is on disk and not assigned here any more is a stray: Kafka deletes those too.
+    const assigned = new Set([...changes.leaders, ...changes.followers].map((lp) => `${lp.topicName}-${lp.partition}`));
     for (const [dirName, found] of this.#onDisk) {
+      if (assigned.has(dirName)) continue;
       this.#log.info({ dir: dirName, topicId: found.topicId }, 'deleting a stray partition directory');
       rmSync(found.dir, { recursive: true, force: true });
+      this.#onDisk.delete(dirName);
     }
-    this.#onDisk.clear();
+    this.#applyLocalChanges(changes.leaders, changes.followers, changes.deletes);
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
     this.#tick.unref();
     this.#log.info(
-      { partitions: this.#partitions.size, leaders: changes.leaders.length, followers: changes.followers.length },
-      'data plane started',
+      { leaders: changes.leaders.length, followers: changes.followers.length },
+      'data plane started; opening partition logs',
     );
+  }
+
+  /** Resolves once every partition assigned so far has its log open (the broker then asks to be unfenced). */
+  whenLogsOpen(): Promise<void> {
+    if (this.#pendingCreates.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#logsOpenWaiters.push(resolve));
   }
 
   #applyLocalChanges(
@@ -208,10 +222,36 @@ export class ReplicaManager implements ReplicaFetcherHost {
     deletes: readonly { topicId: string; topicName: string; partition: number }[],
   ): void {
     const nowMs = Date.now();
-    for (const d of deletes) this.#deletePartition(partitionKey(d.topicId, d.partition));
-    for (const lp of leaders) {
-      const p = this.#getOrCreate(lp);
-      if (p === undefined) continue;
+    for (const d of deletes) {
+      const key = partitionKey(d.topicId, d.partition);
+      this.#pendingCreates.delete(key);
+      this.#deletePartition(key);
+    }
+    let newLeaders = 0;
+    let newFollowers = 0;
+    for (const lp of [...leaders, ...followers]) {
+      const key = partitionKey(lp.topicId, lp.partition);
+      const p = this.#partitions.get(key);
+      if (p === undefined) {
+        // Opening a log costs file creations; thousands at once (a big topic,
+        // a broker start) are spread over event-loop turns so heartbeats and
+        // requests keep flowing. The latest assignment wins.
+        this.#pendingCreates.set(key, lp);
+        continue;
+      }
+      const changed = this.#applyRole(p, lp, nowMs);
+      if (changed === 'leader') newLeaders++;
+      else if (changed === 'follower') newFollowers++;
+    }
+    if (newLeaders + newFollowers > 0) {
+      this.#log.info({ leaders: newLeaders, followers: newFollowers }, 'partition roles changed');
+    }
+    this.#scheduleCreates();
+  }
+
+  /** Makes `p` play the role `lp` names; returns the new role if it changed. */
+  #applyRole(p: Partition, lp: LocalPartition, nowMs: number): 'leader' | 'follower' | undefined {
+    if (lp.leader === this.brokerId) {
       if (p.leader !== undefined && p.leader.leaderEpoch === lp.leaderEpoch) {
         const before = p.leader.isr.length;
         const effects = p.leader.onMetadataUpdate({
@@ -226,37 +266,59 @@ export class ReplicaManager implements ReplicaFetcherHost {
         p.isr = lp.isr;
         this.#countIsrChange(before, lp.isr.length);
         this.#applyEffects(p, effects);
-        continue;
+        return undefined;
       }
       this.#removeFromFetcher(p);
       this.#failProduces(p.leader?.resign() ?? []);
       p.becomeLeader(lp, this.brokerId, nowMs, this.config.replicaLagTimeMaxMs);
-      this.#log.info(
+      this.#log.debug(
         { partition: p.name, leaderEpoch: lp.leaderEpoch, isr: lp.isr, logEndOffset: p.log.logEndOffset },
         'became leader',
       );
       // An ISR of one can move the HW at once.
       this.#applyEffects(p, (p.leader as NonNullable<typeof p.leader>).onLocalAppend(p.log.logEndOffset));
       this.#wake(p.key);
+      return 'leader';
     }
-    for (const lp of followers) {
-      const p = this.#getOrCreate(lp);
-      if (p === undefined) continue;
-      if (p.follower !== undefined && p.follower.leaderEpoch === lp.leaderEpoch && p.leaderId === lp.leader) {
-        p.replicas = lp.replicas;
-        p.isr = lp.isr;
-        continue;
-      }
-      this.#removeFromFetcher(p);
-      const wasLeader = p.leader !== undefined;
-      this.#failProduces(p.leader?.resign() ?? []);
-      p.becomeFollower(lp, this.brokerId);
-      if (wasLeader || lp.leader < 0) {
-        this.#log.info({ partition: p.name, leader: lp.leader, leaderEpoch: lp.leaderEpoch }, 'became follower');
-      }
-      if (p.follower !== undefined) this.#fetcherFor(lp.leader).add(p);
-      this.#wake(p.key);
+    if (p.follower !== undefined && p.follower.leaderEpoch === lp.leaderEpoch && p.leaderId === lp.leader) {
+      p.replicas = lp.replicas;
+      p.isr = lp.isr;
+      return undefined;
     }
+    this.#removeFromFetcher(p);
+    this.#failProduces(p.leader?.resign() ?? []);
+    p.becomeFollower(lp, this.brokerId);
+    this.#log.debug({ partition: p.name, leader: lp.leader, leaderEpoch: lp.leaderEpoch }, 'became follower');
+    if (p.follower !== undefined) this.#fetcherFor(lp.leader).add(p);
+    this.#wake(p.key);
+    return 'follower';
+  }
+
+  #scheduleCreates(): void {
+    if (this.#createsScheduled || this.#pendingCreates.size === 0 || this.#closed) return;
+    this.#createsScheduled = true;
+    setImmediate(() => {
+      this.#createsScheduled = false;
+      if (this.#closed) return;
+      const started = Date.now();
+      let created = 0;
+      // Bounded by the map and the time slice.
+      for (const [key, lp] of this.#pendingCreates) {
+        this.#pendingCreates.delete(key);
+        const p = this.#getOrCreate(lp);
+        if (p !== undefined) {
+          this.#applyRole(p, lp, Date.now());
+          created++;
+        }
+        if (Date.now() - started >= CREATE_SLICE_MS) break;
+      }
+      if (created > 0) this.#log.debug({ created, pending: this.#pendingCreates.size }, 'opened partition logs');
+      if (this.#pendingCreates.size === 0) {
+        this.#log.info({ partitions: this.#partitions.size }, 'partition logs open');
+        for (const w of this.#logsOpenWaiters.splice(0)) w();
+      }
+      this.#scheduleCreates();
+    });
   }
 
   #getOrCreate(lp: LocalPartition): Partition | undefined {

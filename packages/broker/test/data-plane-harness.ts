@@ -121,6 +121,7 @@ export class DataPlaneCluster {
     this.commit([{ type: 'BrokerRegistrationChange', brokerId: id, brokerEpoch: node.epoch, change: 'unfence' }]);
     // Caught up: act on the whole image, as the broker does when it leaves STARTING.
     rm.start();
+    await rm.whenLogsOpen();
   }
 
   /** Stops a broker as a crash would look to the others (its logs are closed cleanly). */
@@ -158,7 +159,11 @@ export class DataPlaneCluster {
     }
   }
 
-  createTopic(name: string, assignments: readonly (readonly number[])[], configs: Record<string, string> = {}): string {
+  async createTopic(
+    name: string,
+    assignments: readonly (readonly number[])[],
+    configs: Record<string, string> = {},
+  ): Promise<string> {
     const topicId = `id-${name}`;
     this.commit([
       { type: 'Topic', name, topicId },
@@ -178,6 +183,7 @@ export class DataPlaneCluster {
         }),
       ),
     ]);
+    for (const node of this.nodes.values()) await node.rm?.whenLogsOpen();
     return topicId;
   }
 

@@ -40,7 +40,7 @@ function batchCrcs(c: DataPlaneCluster, broker: number, topic: string, partition
 describe('broker data plane', () => {
   it('answers acks=all once every ISR member has the batch; consumers see up to the HW only', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
     const r = await c.produce('t', 0, ['a', 'b', 'c']);
     expect(r.error_code).toBe(0);
     expect(r.base_offset).toBe(0);
@@ -55,7 +55,7 @@ describe('broker data plane', () => {
 
   it('refuses acks=all with NOT_ENOUGH_REPLICAS below min.insync.replicas and appends nothing; acks=1 still works', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
     await c.stopBroker(102);
     await c.stopBroker(103);
     c.moveLeader('t', 0, 101, [101]);
@@ -70,7 +70,7 @@ describe('broker data plane', () => {
 
   it('times out acks=all with REQUEST_TIMED_OUT when the followers stop fetching, and the HW does not move', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
     await c.produce('t', 0, ['warm']);
     await c.stopBroker(102);
     await c.stopBroker(103);
@@ -81,7 +81,7 @@ describe('broker data plane', () => {
 
   it('answers a non-leader, an unknown topic and stale or future leader epochs with Kafka codes', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]]);
+    await c.createTopic('t', [[101, 102, 103]]);
     expect((await c.produce('t', 0, ['x'], { to: 102 })).error_code).toBe(6); // NOT_LEADER_OR_FOLLOWER
     expect((await c.produce('nope', 0, ['x'], { to: 101 })).error_code).toBe(3); // UNKNOWN_TOPIC_OR_PARTITION
     c.moveLeader('t', 0, 102);
@@ -95,7 +95,7 @@ describe('broker data plane', () => {
 
   it('answers a retried idempotent batch with its original offset and refuses a sequence gap', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]]);
+    await c.createTopic('t', [[101, 102, 103]]);
     const pid = await c.rm(101).initProducerId();
     expect(pid.producer_id).toBeGreaterThanOrEqual(1000);
     const producer = { id: pid.producer_id, epoch: 0, seq: 0 };
@@ -119,7 +119,7 @@ describe('broker data plane', () => {
 
   it('shrinks the ISR after replica.lag.time.max.ms without fetches and expands it once the follower caught up', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
     await c.produce('t', 0, ['a']);
     await c.stopBroker(103);
     // A follower at the leader's LEO is in sync however long it is silent (as in Kafka): write past it.
@@ -134,7 +134,7 @@ describe('broker data plane', () => {
 
   it('truncates a divergent tail after a leader change: all replicas end identical by batch CRC', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
+    await c.createTopic('t', [[101, 102, 103]], { 'min.insync.replicas': '2' });
     await c.produce('t', 0, ['committed-1', 'committed-2']);
     await c.stopBroker(102);
     await c.stopBroker(103);
@@ -171,7 +171,7 @@ describe('broker data plane', () => {
 
   it('lists earliest, latest (the HW) and by-timestamp offsets', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]]);
+    await c.createTopic('t', [[101, 102, 103]]);
     await c.produce('t', 0, ['a']);
     const t1 = Date.now() + 5;
     await new Promise((r) => setTimeout(r, 10));
@@ -195,7 +195,7 @@ describe('broker data plane', () => {
 
   it('wakes a long-polling consumer fetch when the HW passes its offset', async () => {
     const c = await threeBrokers();
-    c.createTopic('t', [[101, 102, 103]]);
+    await c.createTopic('t', [[101, 102, 103]]);
     const pending = c.fetch('t', 0, 0, { maxWaitMs: 5000 });
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
