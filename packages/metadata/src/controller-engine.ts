@@ -34,7 +34,7 @@ import { assert, type ErrorName, isRaftkaError, type Random } from '@raftka/comm
 import { parseIntConfig } from './config-schema.js';
 import { MetadataImage } from './image.js';
 import { QuorumController, type QuorumControllerOptions } from './quorum-controller.js';
-import { decodeRecord, encodeRecord, type MetadataRecord } from './records.js';
+import { decodeRecord, encodeRecords, type MetadataRecord } from './records.js';
 import {
   type AllocateProducerIdsRequest,
   type AllocateProducerIdsResponse,
@@ -714,7 +714,7 @@ export class ControllerEngine {
     } | null,
   ): void {
     if (result.records.length === 0) return;
-    const append = this.#log.propose(result.records.map(encodeRecord), nowMs);
+    const append = this.#log.propose(encodeRecords(result.records), nowMs);
     if (!append.ok) {
       // The Raft node stopped leading before we noticed: nothing was appended.
       this.#deactivate();
@@ -733,7 +733,7 @@ export class ControllerEngine {
       'the log assigns one offset per record',
     );
     assert(append.firstOffset > Math.max(this.#proposedEndOffset, this.#appliedOffset), 'offsets only grow');
-    this.controller.replayBatch(result.records, append.firstOffset);
+    this.controller.replayBatch(result.records, append.firstOffset, result.replayed);
     this.#proposedEndOffset = append.lastOffset;
     this.#nextNoOpMs = this.#noOpDeadline(nowMs);
     onOffsets(append.firstOffset);

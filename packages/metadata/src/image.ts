@@ -252,10 +252,15 @@ export function freezeBroker(b: BrokerRegistration): BrokerRegistration {
   return Object.freeze({ ...b });
 }
 
+/** A frozen copy of an id list; one that is frozen already (an image's own) is shared as is. */
+function frozenIds(ids: readonly number[]): readonly number[] {
+  return Object.isFrozen(ids) ? ids : Object.freeze([...ids]);
+}
+
 export function freezePartition(p: PartitionRegistration): PartitionRegistration {
   return Object.freeze({
-    replicas: Object.freeze([...p.replicas]),
-    isr: Object.freeze([...p.isr]),
+    replicas: frozenIds(p.replicas),
+    isr: frozenIds(p.isr),
     leader: p.leader,
     leaderEpoch: p.leaderEpoch,
     partitionEpoch: p.partitionEpoch,

@@ -67,6 +67,7 @@ export {
   type ConfigResourceType,
   decodeRecord,
   encodeRecord,
+  encodeRecords,
   type FeatureLevelRecord,
   type Listener,
   type MetadataRecord,

@@ -50,6 +50,7 @@ import {
   type ElectLeadersResult,
   type FeatureUpdate,
   type FenceStaleBrokersResponse,
+  type ReplayedBatch,
   type TopicDescription,
 } from './requests.js';
 import { describeConfigs, describeTopics, validateTopicName } from './topic-rules.js';
@@ -125,9 +126,25 @@ export class QuorumController {
     this.replayBatch([record], offset);
   }
 
-  /** Replays records at consecutive offsets starting at `baseOffset`. */
-  replayBatch(records: readonly MetadataRecord[], baseOffset: number): void {
+  /**
+   * Replays records at consecutive offsets starting at `baseOffset`. With
+   * `replayed` (the handler's own replay of this very array of records on
+   * the current image, at these offsets) its image is taken as is.
+   */
+  replayBatch(records: readonly MetadataRecord[], baseOffset: number, replayed?: ReplayedBatch): void {
     if (records.length === 0) return;
+    if (
+      replayed !== undefined &&
+      replayed.records === records &&
+      replayed.base === this.#latest &&
+      replayed.fromOffset === baseOffset
+    ) {
+      const image = replayed.image();
+      assert(image.offset === baseOffset + records.length - 1, 'a replayed batch ends at its last record');
+      for (let i = 0; i < records.length; i++) this.#uncommitted.push({ record: records[i]!, offset: baseOffset + i });
+      this.#latest = image;
+      return;
+    }
     const delta = new MetadataDelta(this.#latest);
     records.forEach((record, i) => {
       delta.replay(record, baseOffset + i);
@@ -189,7 +206,10 @@ export class QuorumController {
   #finish<T>(batch: RecordsBuilder, response: T): ControllerResult<T> {
     this.counters.leaderElections += batch.elections;
     this.counters.uncleanLeaderElections += batch.uncleanElections;
-    return { records: batch.records, response };
+    const replayed = batch.replayed();
+    return replayed === undefined
+      ? { records: batch.records, response }
+      : { records: batch.records, response, replayed };
   }
 
   // --- Broker lifecycle -------------------------------------------------------

@@ -10,19 +10,34 @@ import { MetadataDelta } from './delta.js';
 import type { MetadataImage } from './image.js';
 import type { PartitionChangeOutcome } from './partition-change.js';
 import type { MetadataRecord } from './records.js';
+import type { ReplayedBatch } from './requests.js';
 
 export class RecordsBuilder {
   readonly records: MetadataRecord[] = [];
   /** Leader changes decided in this batch. */
   elections = 0;
   uncleanElections = 0;
+  /** The image the handler decided on. */
+  readonly base: MetadataImage;
   #image: MetadataImage;
   #delta: MetadataDelta | null = null;
   #nextOffset: number;
 
   constructor(image: MetadataImage) {
+    this.base = image;
     this.#image = image;
     this.#nextOffset = image.offset + 1;
+  }
+
+  /**
+   * The batch as replayed at stand-in offsets from `base.offset + 1`: when
+   * the log assigns exactly those, the scratch image is the real next image
+   * and the active controller takes it instead of replaying the batch again
+   * (after a broker failure that is ten thousand partition changes).
+   */
+  replayed(): ReplayedBatch | undefined {
+    if (this.records.length === 0) return undefined;
+    return { records: this.records, base: this.base, fromOffset: this.base.offset + 1, image: () => this.image };
   }
 
   /** The image as if this batch's records so far were replayed. */

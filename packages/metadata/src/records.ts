@@ -359,6 +359,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Varints of safe integers take at most 8 bytes (zigzag doubles the magnitude, up to 2^54). */
 const MAX_VARINT_BYTES = 8;
+const INITIAL_SCRATCH_BYTES = 4096;
+const MAX_KEPT_SCRATCH_BYTES = 1024 * 1024;
 /** Strings up to this many bytes are decoded without TextDecoder when they are ASCII. */
 const SHORT_STRING_BYTES = 64;
 
@@ -368,15 +370,22 @@ const SHORT_STRING_BYTES = 64;
  * bytes out.
  */
 class Writer {
-  #buf = new Uint8Array(256);
+  #buf = new Uint8Array(INITIAL_SCRATCH_BYTES);
   #pos = 0;
 
   start(): void {
     this.#pos = 0;
   }
 
+  get position(): number {
+    return this.#pos;
+  }
+
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#pos);
+    const bytes = this.#buf.slice(0, this.#pos);
+    // A large batch grew the scratch buffer; it is not kept that large.
+    if (this.#buf.length > MAX_KEPT_SCRATCH_BYTES) this.#buf = new Uint8Array(INITIAL_SCRATCH_BYTES);
+    return bytes;
   }
 
   #reserve(bytes: number): void {
@@ -567,12 +576,39 @@ function checkFields(schema: RecordSchema, type: string, payload: Record<string,
 }
 
 export function encodeRecord(record: MetadataRecord): Uint8Array {
+  writer.start();
+  writeRecord(record);
+  return writer.finish();
+}
+
+/**
+ * Encodes a batch into one buffer: each record's bytes are a view of it, so
+ * a batch of ten thousand records makes one allocation, not ten thousand.
+ */
+export function encodeRecords(records: readonly MetadataRecord[]): Uint8Array[] {
+  writer.start();
+  const ends: number[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    writeRecord(records[i]!);
+    ends[i] = writer.position;
+  }
+  const all = writer.finish();
+  const out: Uint8Array[] = new Array(records.length);
+  let start = 0;
+  for (let i = 0; i < records.length; i++) {
+    const end = ends[i]!;
+    out[i] = all.subarray(start, end);
+    start = end;
+  }
+  return out;
+}
+
+function writeRecord(record: MetadataRecord): void {
   const schema = RECORD_SCHEMAS[record.type];
   const fields = record as unknown as Record<string, unknown>;
   const problem = checkFields(schema, record.type, fields);
   if (problem !== null) throw new RaftkaError('INVALID_RECORD', `cannot encode ${problem}`);
   // Field order comes from the schema, not from the object, so equal records encode to equal bytes.
-  writer.start();
   writer.byte(schema.id);
   writer.byte(schema.version);
   const schemaFields = schema.fields;
@@ -580,7 +616,6 @@ export function encodeRecord(record: MetadataRecord): Uint8Array {
     const [name, field] = schemaFields[i]!;
     field.write(writer, fields[name] as never);
   }
-  return writer.finish();
 }
 
 export function decodeRecord(bytes: Uint8Array): MetadataRecord {

@@ -5,12 +5,29 @@
 // answer each item with its own error, as Kafka's batched APIs do.
 import type { ErrorName } from '@raftka/common';
 import { ErrorCodes } from '@raftka/common';
+import type { MetadataImage } from './image.js';
 import type { ConfigResourceType, Listener, MetadataRecord } from './records.js';
 
 /** What every handler returns: records for the driver to append, and the answer. */
 export interface ControllerResult<T> {
   readonly records: readonly MetadataRecord[];
   readonly response: T;
+  /**
+   * What the handler already computed while deciding: replaying `records` at
+   * consecutive offsets from `fromOffset` on top of `base` gives `image()`.
+   * The active controller adopts it instead of replaying the batch again
+   * when the log assigned exactly those offsets to exactly those records.
+   */
+  readonly replayed?: ReplayedBatch;
+}
+
+/** A handler's records as already replayed onto the image it decided on (RecordsBuilder). */
+export interface ReplayedBatch {
+  /** The very array replayed: a result whose records were replaced or filtered is replayed afresh. */
+  readonly records: readonly MetadataRecord[];
+  readonly base: MetadataImage;
+  readonly fromOffset: number;
+  readonly image: () => MetadataImage;
 }
 
 export interface ApiError {

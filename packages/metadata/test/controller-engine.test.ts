@@ -306,6 +306,37 @@ describe('heartbeat priority', () => {
     expect(p.leader).toBe(2);
     expect(p.isr).toEqual([2]);
   });
+
+  test("the active controller's image (adopted from its handlers' own replay) equals a standby's replay", () => {
+    const { log, engine } = setup();
+    activate(log, engine);
+    const epochs = [1, 2, 3].map((id) => register(log, engine, id, 0));
+    epochs.forEach((epoch, i) => heartbeat(engine, i + 1, epoch, 10, 0));
+    log.commitAll(engine, 0);
+    engine.createTopics([{ name: 'a', numPartitions: 30, replicationFactor: 3 }], 1, () => {});
+    // Two handlers before a commit: the second decides on the first's uncommitted records.
+    engine.createTopics([{ name: 'b', numPartitions: 7, replicationFactor: 2 }], 1, () => {});
+    log.commitAll(engine, 1);
+    engine.brokerConnectionLost(1, epochs[0]!, 2, () => {});
+    engine.brokerConnectionLost(2, epochs[1]!, 2, () => {});
+    // A leader-change entry between batches: the next batch's offsets differ from the handler's stand-ins.
+    log.commitAll(engine, 3);
+    log.loseLeadership(2, 3);
+    engine.checkLeadership();
+    log.winElection(3);
+    log.commitAll(engine, 4);
+    expect(engine.isActive).toBe(true);
+    const e1 = register(log, engine, 1, 5);
+    heartbeat(engine, 1, e1, log.entries.length, 5);
+    log.commitAll(engine, 5);
+    expect(engine.committedImage.broker(1)?.fenced).toBe(false);
+    const standby = setup();
+    standby.log.entries.push(...log.entries);
+    standby.log.commitAll(standby.engine, 6);
+    expect(standby.engine.committedImage.offset).toBe(engine.committedImage.offset);
+    expect(standby.engine.committedImage.equals(engine.committedImage)).toBe(true);
+    expect(engine.controller.image.equals(engine.committedImage)).toBe(true);
+  });
 });
 
 describe('periodic duties', () => {

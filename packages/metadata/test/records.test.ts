@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeRecord,
   encodeRecord,
+  encodeRecords,
   type MetadataRecord,
   RECORD_SCHEMAS,
   RecordDecodeError,
@@ -138,6 +139,23 @@ describe('metadata record codec', () => {
         record,
       );
     }
+  });
+
+  it('encodes a batch into one buffer, each record as encodeRecord would', () => {
+    const batch = [...samples, ...samples];
+    const encoded = encodeRecords(batch);
+    expect(encoded).toHaveLength(batch.length);
+    encoded.forEach((bytes, i) => {
+      expect([...bytes]).toEqual([...encodeRecord(batch[i]!)]);
+      expect(bytes.buffer).toBe(encoded[0]!.buffer);
+      expect(decodeRecord(bytes)).toEqual(batch[i]);
+    });
+    expect(encodeRecords([])).toEqual([]);
+    // Larger than the scratch buffer keeps: still whole, and the next batch is unaffected.
+    const big = Array.from({ length: 50_000 }, (_, p) => ({ ...(samples[8] as MetadataRecord), partition: p }));
+    const bigEncoded = encodeRecords(big);
+    expect(decodeRecord(bigEncoded[49_999]!)).toEqual(big[49_999]);
+    expect(decodeRecord(encodeRecords([samples[0]!])[0]!)).toEqual(samples[0]);
   });
 
   it('gives equal records equal bytes whatever the field order of the object', () => {
