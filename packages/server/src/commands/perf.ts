@@ -20,7 +20,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Consumer, Producer } from '@raftka/client';
 import { isRaftkaError } from '@raftka/common';
 import * as hdr from 'hdr-histogram-js';
-import { DEFAULT_BROKER_BOOTSTRAP, DEFAULT_CONTROLLER_BOOTSTRAP } from './produce.js';
+import { DEFAULT_BROKER_BOOTSTRAP } from './produce.js';
 
 export interface PerfIo {
   out: (line: string) => void;
@@ -28,7 +28,7 @@ export interface PerfIo {
 
 export interface PerfProduceOptions {
   bootstrap: string;
-  /** Where topic creation goes (controllers, or brokers that serve Admin). */
+  /** Where topic creation goes (brokers forward Admin calls to the active controller); '' = bootstrap. */
   adminBootstrap: string;
   topic: string;
   partitions: number;
@@ -56,7 +56,7 @@ export interface PerfProduceOptions {
 
 export const PERF_PRODUCE_DEFAULTS: PerfProduceOptions = {
   bootstrap: DEFAULT_BROKER_BOOTSTRAP,
-  adminBootstrap: DEFAULT_CONTROLLER_BOOTSTRAP,
+  adminBootstrap: '',
   topic: 'perf',
   partitions: 6,
   replicationFactor: 3,
@@ -139,7 +139,7 @@ export async function ensureTopic(
   io: PerfIo,
 ): Promise<number> {
   const { Admin } = await import('@raftka/client');
-  const admin = new Admin({ bootstrap: list(o.bootstrap), adminEndpoints: list(o.adminBootstrap) });
+  const admin = new Admin({ bootstrap: list(o.bootstrap), adminEndpoints: list(o.adminBootstrap || o.bootstrap) });
   try {
     const [created] = await admin.createTopics(
       [

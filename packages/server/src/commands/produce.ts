@@ -11,9 +11,8 @@ import type { RecordMetadata } from '@raftka/client';
 import { isRaftkaError } from '@raftka/common';
 import { type Command, Option } from 'commander';
 
-/** The local cluster's brokers (client listeners) and controllers. */
+/** The local cluster's brokers (client listeners). */
 export const DEFAULT_BROKER_BOOTSTRAP = '127.0.0.1:19291,127.0.0.1:19292,127.0.0.1:19293';
-export const DEFAULT_CONTROLLER_BOOTSTRAP = '127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093';
 
 export interface ProduceOptions {
   bootstrap: string;
@@ -204,11 +203,7 @@ export function registerDataPlaneCommands(program: Command): void {
     .command('produce')
     .description('write records as fast as possible (or --throughput) and report records/s, MB/s and latency')
     .addOption(bootstrapOption())
-    .option(
-      '--admin-bootstrap <host:port,...>',
-      'Admin service endpoints for topic creation',
-      DEFAULT_CONTROLLER_BOOTSTRAP,
-    )
+    .option('--admin-bootstrap <host:port,...>', 'Admin service endpoints for topic creation (default: --bootstrap)')
     .option('--topic <name>', 'topic (created when missing)', 'perf')
     .option('--partitions <n>', 'partitions of a created topic', int, 6)
     .option('--replication-factor <n>', 'replication factor of a created topic', int, 3)
