@@ -23,7 +23,8 @@
 //
 // Every decision is made by the sans-IO cores in @raftka/replication; this
 // file does the IO and the bookkeeping around them.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBatchHeader, validateProducedBatch } from '@raftka/codec';
 import { assert, ErrorCodes, type ErrorName, errorNameOf, isRaftkaError, RaftkaError } from '@raftka/common';
@@ -112,7 +113,9 @@ const PARTITION_METADATA_FILE = 'partition.metadata';
 const TICK_MS = 100;
 const ALTER_PARTITION_RETRY_MS = 100;
 const METRICS_REFRESH_MS = 1000;
-/** Longest stretch of log opening in one event-loop turn. */
+/** Kafka's suffix for a partition directory being deleted. */
+const DELETE_SUFFIX = '-delete';
+/** Longest stretch of log opening (or directory removal) in one event-loop turn. */
 const CREATE_SLICE_MS = 20;
 
 export class ReplicaManager implements ReplicaFetcherHost {
@@ -140,6 +143,8 @@ export class ReplicaManager implements ReplicaFetcherHost {
   readonly #pendingCreates = new Map<string, LocalPartition>();
   #createsScheduled = false;
   readonly #logsOpenWaiters: (() => void)[] = [];
+  /** Renamed partition directories waiting to be removed. */
+  readonly #pendingDeletes: string[] = [];
   readonly dataClient: BrokerDataClient;
 
   constructor(config: ReplicaManagerConfig) {
@@ -198,7 +203,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
     for (const [dirName, found] of this.#onDisk) {
       if (assigned.has(dirName)) continue;
       this.#log.info({ dir: dirName, topicId: found.topicId }, 'deleting a stray partition directory');
-      rmSync(found.dir, { recursive: true, force: true });
+      this.#scheduleDelete(found.dir);
       this.#onDisk.delete(dirName);
     }
     this.#applyLocalChanges(changes.leaders, changes.followers, changes.deletes);
@@ -336,7 +341,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
           { dir: dirName, old: found.topicId, topicId: lp.topicId },
           'replacing a stale partition directory',
         );
-        rmSync(dir, { recursive: true, force: true });
+        this.#scheduleDelete(dir);
       }
     }
     let log: PartitionLog;
@@ -366,18 +371,52 @@ export class ReplicaManager implements ReplicaFetcherHost {
     p.closed = true;
     this.#partitions.delete(key);
     this.#wake(key);
-    try {
-      p.log.close();
-    } catch {
-      // Already offline: the directory goes anyway.
+    // No clean close (its fsyncs are wasted on data about to go): drop the
+    // descriptors, rename the directory out of the way at once, as Kafka
+    // does, and remove the files later in slices, so deleting a topic of
+    // thousands of partitions does not stall the event loop.
+    p.log.abandon();
+    this.#scheduleDelete(p.log.dir);
+    this.#log.debug({ partition: p.name }, 'deleted replica');
+  }
+
+  #scheduleDelete(dir: string): void {
+    let target = dir;
+    if (!dir.endsWith(DELETE_SUFFIX)) {
+      try {
+        target = `${dir}.${randomUUID().replaceAll('-', '')}${DELETE_SUFFIX}`;
+        renameSync(dir, target);
+      } catch {
+        target = dir;
+      }
     }
-    rmSync(p.log.dir, { recursive: true, force: true });
-    this.#log.info({ partition: p.name }, 'deleted replica');
+    this.#pendingDeletes.push(target);
+    if (this.#pendingDeletes.length > 1) return;
+    const drain = () => {
+      const started = Date.now();
+      // Bounded by the queue and the time slice.
+      while (this.#pendingDeletes.length > 0 && Date.now() - started < CREATE_SLICE_MS) {
+        const next = this.#pendingDeletes[0] as string;
+        try {
+          rmSync(next, { recursive: true, force: true });
+        } catch (err) {
+          this.#log.warn({ err, dir: next }, 'cannot delete a partition directory');
+        }
+        this.#pendingDeletes.shift();
+      }
+      if (this.#pendingDeletes.length > 0) setImmediate(drain);
+    };
+    setImmediate(drain);
   }
 
   #scanLogDir(): void {
     for (const name of readdirSync(this.config.logDir)) {
       const dir = join(this.config.logDir, name);
+      if (name.endsWith(DELETE_SUFFIX)) {
+        // A deletion the last run did not finish.
+        this.#scheduleDelete(dir);
+        continue;
+      }
       const metaPath = join(dir, PARTITION_METADATA_FILE);
       if (!/^.+-\d+$/.test(name) || !existsSync(metaPath)) continue;
       const m = /topic_id:\s*(\S+)/.exec(readFileSync(metaPath, 'utf8'));

@@ -4,6 +4,8 @@
 // error codes of a non-leader and of stale or future leader epochs,
 // idempotent duplicates, ISR shrink and expand, and truncation of a
 // divergent tail after a leader change (logs identical by batch CRC).
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { readBatchHeader } from '@raftka/codec';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataPlaneCluster, until } from './data-plane-harness.js';
@@ -203,5 +205,36 @@ describe('broker data plane', () => {
     const f = await pending;
     expect(f.records.length).toBeGreaterThan(0);
     expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
+
+describe('topic deletion', () => {
+  it('removes the replicas of a deleted topic and starts a re-created one of the same name empty', async () => {
+    cluster = new DataPlaneCluster();
+    const c = cluster;
+    await c.start([101, 102, 103]);
+    const oldId = await c.createTopic('gone', [[101, 102, 103]]);
+    expect((await c.produce('gone', 0, ['a', 'b'])).error_code).toBe(0);
+    const dir = c.rm(102).partition('gone', 0)?.log.dir as string;
+    expect(existsSync(dir)).toBe(true);
+    c.commit([{ type: 'RemoveTopic', topicId: oldId }]);
+    expect(c.rm(102).partition('gone', 0)).toBeUndefined();
+    await until('the directory removed', () => readdirSync(dirname(dir)).every((n) => !n.startsWith('gone-0')));
+    c.commit([
+      { type: 'Topic', name: 'gone', topicId: 'id-gone-2' },
+      {
+        type: 'Partition',
+        topicId: 'id-gone-2',
+        partition: 0,
+        replicas: [101, 102, 103],
+        isr: [101, 102, 103],
+        leader: 101,
+        leaderEpoch: 0,
+        partitionEpoch: 0,
+      },
+    ]);
+    for (const b of [101, 102, 103]) await c.rm(b).whenLogsOpen();
+    expect(c.rm(102).partition('gone', 0)?.log.logEndOffset).toBe(0);
+    expect((await c.produce('gone', 0, ['new'])).base_offset).toBe(0);
   });
 });
