@@ -29,6 +29,14 @@ export interface ProducerOptions {
   config?: ProducerConfig;
   /** Carried on every request; '' (default) is accepted by any cluster. */
   clusterId?: string;
+  /**
+   * Batches of one partition in flight at once (default 1; not a Kafka key).
+   * More pipelines deeper when round trips are slow, but gRPC may deliver a
+   * later call first: with idempotence the broker refuses it
+   * (OUT_OF_ORDER_SEQUENCE_NUMBER) and it is retried behind the earlier one;
+   * without idempotence the records would land out of order, so it stays 1.
+   */
+  maxInFlightPerPartition?: number;
 }
 
 /** A send that failed for good carries Kafka's error name; these mean "already written" instead. */
@@ -61,6 +69,7 @@ export class Producer {
   #renewingIdentity = false;
   readonly #appendWaiters: (() => void)[] = [];
   readonly #idleWaiters: (() => void)[] = [];
+  readonly #maxInFlightPerPartition: number;
   readonly #canDrain = (topic: string, partition: number): boolean => this.#canDrainPartition(topic, partition);
 
   constructor(options: ProducerOptions = {}) {
@@ -71,6 +80,9 @@ export class Producer {
     });
     this.settings = this.#core.settings;
     const bootstrap = parseBootstrap(options.bootstrap, this.settings.bootstrapServers);
+    this.#maxInFlightPerPartition = this.settings.enableIdempotence
+      ? Math.max(1, Math.min(options.maxInFlightPerPartition ?? 1, this.settings.maxInFlightRequestsPerConnection))
+      : 1;
     this.#client = new BrokerDataClient({ clusterId: options.clusterId ?? '' });
     this.#metadata = new MetadataCache(this.#client, {
       bootstrap,
@@ -356,7 +368,7 @@ export class Producer {
     }
     // One batch per partition in flight: gRPC multiplexes calls on a connection, and a later call's message
     // can arrive whole before an earlier, larger one, so the per-connection order Kafka relies on is not there.
-    if (this.#core.accumulator.inFlightCount({ topic, partition }) > 0) return false;
+    if (this.#core.accumulator.inFlightCount({ topic, partition }) >= this.#maxInFlightPerPartition) return false;
     return (this.#inFlightByBroker.get(leader) ?? 0) < this.settings.maxInFlightRequestsPerConnection;
   }
 

@@ -306,3 +306,37 @@ describe('Producer.produce (callbacks)', () => {
     expect(uncaught).toHaveLength(1);
   });
 });
+
+describe('Producer with several batches of a partition in flight', () => {
+  it('writes exactly once and in order when a later request overtakes an earlier one', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    const p = new Producer({
+      bootstrap: c.bootstrap,
+      config: { 'linger.ms': 0, 'batch.size': 200, 'retry.backoff.ms': 5 },
+      maxInFlightPerPartition: 3,
+    });
+    producers.push(p);
+    await p.connect();
+    let calls = 0;
+    c.hooks.beforeProduce = async () => {
+      // Every third request is held back, as a large message can be on a multiplexed connection.
+      if (calls++ % 3 === 0) await new Promise((r) => setTimeout(r, 30));
+    };
+    let refused = 0;
+    c.hooks.afterProduce = (_broker, _request, response) => {
+      for (const t of response.topics) for (const part of t.partitions) if (part.error_code === 45) refused++;
+    };
+    const values = Array.from({ length: 40 }, (_, i) => `record-${String(i).padStart(3, '0')}`);
+    const results = await Promise.all(values.map((value) => p.send({ topic: 't', value })));
+    expect(results.map((r) => r.offset)).toEqual(values.map((_, i) => i));
+    expect(
+      c
+        .partition('t', 0)
+        .records()
+        .map((r) => r.value),
+    ).toEqual(values);
+    // The overtaking did happen: batches were refused as OUT_OF_ORDER_SEQUENCE_NUMBER and retried.
+    expect(refused).toBeGreaterThan(0);
+  });
+});

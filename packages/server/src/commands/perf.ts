@@ -48,6 +48,8 @@ export interface PerfProduceOptions {
   bufferMemory: number;
   compression: string;
   producerProperty: string[];
+  /** Batches per partition in flight (Producer option maxInFlightPerPartition). */
+  inFlightPerPartition: number;
   reportingIntervalMs: number;
   /** Skip topic creation (the topic exists; no Admin call). */
   noCreate?: boolean;
@@ -72,6 +74,7 @@ export const PERF_PRODUCE_DEFAULTS: PerfProduceOptions = {
   bufferMemory: 33_554_432,
   compression: 'none',
   producerProperty: [],
+  inFlightPerPartition: 1,
   reportingIntervalMs: 5000,
 };
 
@@ -189,7 +192,11 @@ export async function runPerfProduce(input: Partial<PerfProduceOptions>, io: Per
     ...parseProperties(o.producerProperty),
   };
   const producers: Producer[] = [];
-  for (let i = 0; i < o.producers; i++) producers.push(new Producer({ bootstrap: list(o.bootstrap), config }));
+  for (let i = 0; i < o.producers; i++) {
+    producers.push(
+      new Producer({ bootstrap: list(o.bootstrap), config, maxInFlightPerPartition: o.inFlightPerPartition }),
+    );
+  }
   try {
     await Promise.all(producers.map((p) => p.connect()));
     const payload = Buffer.alloc(o.recordSize);
