@@ -7,14 +7,16 @@
 // second object tree per request would only copy field names around. The
 // RecordBatch bytes are never copied here: a Buffer that arrives in a
 // ProduceRequest is the one the broker validates and appends.
-import type {
+import {
+  type ClientDuplexStream,
   Metadata,
-  ServerUnaryCall,
-  ServiceError,
-  sendUnaryData,
-  UntypedServiceImplementation,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServiceError,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { isRaftkaError } from '@raftka/common';
+import { errorNameOf, isRaftkaError, RaftkaError } from '@raftka/common';
 import { fromServiceError, toServiceError } from './errors.js';
 import { loadServices } from './proto.js';
 import { checkClusterId, type ExtraService } from './server.js';
@@ -160,6 +162,7 @@ export interface BrokerDataHandlers {
 export function brokerDataService(clusterId: string, handlers: BrokerDataHandlers): ExtraService {
   const implementation: UntypedServiceImplementation = {
     Produce: unary(clusterId, (w) => handlers.produce(w as unknown as ProduceRequestWire)),
+    ProduceStream: (call: ServerDuplexStream<Wire, Wire>) => produceStream(clusterId, handlers, call),
     Fetch: (call: ServerUnaryCall<Wire, Wire>, callback: sendUnaryData<Wire>) => {
       const cancelled = new Promise<void>((resolve) => call.once('cancelled', () => resolve()));
       unary(clusterId, (w) => handlers.fetch(w as unknown as FetchRequestWire, cancelled))(call, callback);
@@ -169,6 +172,49 @@ export function brokerDataService(clusterId: string, handlers: BrokerDataHandler
     InitProducerId: unary(clusterId, (w) => handlers.initProducerId(w as unknown as InitProducerIdRequestWire)),
   };
   return { definition: loadServices().Broker.service, implementation };
+}
+
+/**
+ * Each message is handed to `produce` as it arrives, so the synchronous part
+ * of the handler (checks and append) runs in stream order; answers are
+ * written as they complete.
+ */
+function produceStream(clusterId: string, handlers: BrokerDataHandlers, call: ServerDuplexStream<Wire, Wire>): void {
+  let open = true;
+  const answer = (message: Wire) => {
+    if (open) call.write(message);
+  };
+  call.on('data', (m: Wire) => {
+    const correlationId = Number(m.correlation_id);
+    const request = m.request as Wire | null;
+    let response: Promise<ProduceResponseWire>;
+    try {
+      if (request === null) throw new RaftkaError('INVALID_REQUEST', 'a ProduceStream message without a request');
+      if (request.cluster_id !== '') checkClusterId(request, clusterId);
+      response = handlers.produce(request as unknown as ProduceRequestWire);
+    } catch (err) {
+      response = Promise.reject(err);
+    }
+    response.then(
+      (r) => answer({ correlation_id: correlationId, error_code: 0, error_message: '', response: r }),
+      (err: unknown) => {
+        const e = isRaftkaError(err) ? err : new RaftkaError('UNKNOWN_SERVER_ERROR', String(err));
+        answer({ correlation_id: correlationId, error_code: e.code, error_message: e.message, response: null });
+      },
+    );
+  });
+  const close = () => {
+    if (!open) return;
+    open = false;
+    call.end();
+  };
+  call.on('end', close);
+  call.on('error', () => {
+    open = false;
+  });
+  call.on('cancelled', () => {
+    open = false;
+  });
 }
 
 function unary(
@@ -209,6 +255,7 @@ export interface BrokerDataClientOptions {
 export class BrokerDataClient {
   readonly #clients: ServiceClients;
   readonly #clusterId: string;
+  readonly #streams = new Map<string, OrderedProduceStream>();
 
   constructor(options: BrokerDataClientOptions) {
     this.#clusterId = options.clusterId ?? '';
@@ -244,7 +291,27 @@ export class BrokerDataClient {
     );
   }
 
+  /**
+   * Produce on this endpoint's ProduceStream: requests reach the broker in
+   * the order of these calls (see the proto), so several batches of one
+   * partition may be in flight. Rejects like `produce`.
+   */
+  produceOrdered(
+    endpoint: string,
+    request: Omit<ProduceRequestWire, 'cluster_id'>,
+    deadlineMs: number,
+  ): Promise<ProduceResponseWire> {
+    let stream = this.#streams.get(endpoint);
+    if (stream === undefined || stream.broken) {
+      stream = new OrderedProduceStream(this.#clients, endpoint);
+      this.#streams.set(endpoint, stream);
+    }
+    return stream.send({ ...request, cluster_id: this.#clusterId }, deadlineMs);
+  }
+
   close(): void {
+    for (const s of this.#streams.values()) s.close();
+    this.#streams.clear();
     this.#clients.close();
   }
 
@@ -259,5 +326,76 @@ export class BrokerDataClient {
       if (isRaftkaError(err)) throw err;
       throw fromServiceError(err as ServiceError, `Broker.${method} at ${endpoint}`);
     }
+  }
+}
+
+/** One ProduceStream call and the requests waiting for their answers on it. */
+class OrderedProduceStream {
+  readonly #endpoint: string;
+  readonly #call: ClientDuplexStream<Wire, Wire>;
+  readonly #pending = new Map<
+    number,
+    { resolve: (r: ProduceResponseWire) => void; reject: (e: RaftkaError) => void; timer: NodeJS.Timeout }
+  >();
+  #nextCorrelationId = 1;
+  broken = false;
+
+  constructor(clients: ServiceClients, endpoint: string) {
+    this.#endpoint = endpoint;
+    const client = clients.client(endpoint) as unknown as {
+      ProduceStream: (metadata: Metadata) => ClientDuplexStream<Wire, Wire>;
+    };
+    this.#call = client.ProduceStream(new Metadata());
+    this.#call.on('data', (m: Wire) => {
+      const waiter = this.#pending.get(Number(m.correlation_id));
+      if (waiter === undefined) return; // timed out already
+      this.#pending.delete(Number(m.correlation_id));
+      clearTimeout(waiter.timer);
+      const code = Number(m.error_code);
+      if (code !== 0) {
+        waiter.reject(new RaftkaError(errorNameOf(code), `Broker.ProduceStream at ${endpoint}: ${m.error_message}`));
+      } else {
+        waiter.resolve(m.response as unknown as ProduceResponseWire);
+      }
+    });
+    this.#call.on('error', (err: ServiceError) =>
+      this.#fail(fromServiceError(err, `Broker.ProduceStream at ${endpoint}`)),
+    );
+    this.#call.on('end', () =>
+      this.#fail(new RaftkaError('NETWORK_EXCEPTION', `Broker.ProduceStream at ${endpoint}: stream ended`)),
+    );
+  }
+
+  send(request: ProduceRequestWire, deadlineMs: number): Promise<ProduceResponseWire> {
+    if (this.broken) {
+      return Promise.reject(new RaftkaError('NETWORK_EXCEPTION', `Broker.ProduceStream at ${this.#endpoint}: broken`));
+    }
+    const correlationId = this.#nextCorrelationId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          if (!this.#pending.delete(correlationId)) return;
+          reject(new RaftkaError('REQUEST_TIMED_OUT', `Broker.ProduceStream at ${this.#endpoint}: deadline exceeded`));
+        },
+        Math.max(0, deadlineMs - Date.now()),
+      );
+      this.#pending.set(correlationId, { resolve, reject, timer });
+      this.#call.write({ correlation_id: correlationId, request });
+    });
+  }
+
+  #fail(error: RaftkaError): void {
+    if (this.broken) return;
+    this.broken = true;
+    for (const [, waiter] of this.#pending) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+    this.#pending.clear();
+  }
+
+  close(): void {
+    this.#fail(new RaftkaError('SHUTTING_DOWN', 'producer stream closed'));
+    this.#call.cancel();
   }
 }

@@ -166,4 +166,70 @@ describe('Broker data service', () => {
       errorName: expect.stringMatching(/NETWORK_EXCEPTION|REQUEST_TIMED_OUT/),
     });
   });
+
+  it('delivers ProduceStream requests in the order sent, a large one first, and matches each answer', async () => {
+    const order: number[] = [];
+    const { endpoint, client } = await serve({
+      produce: async (req) => {
+        const size = req.topics[0]?.partitions[0]?.records.length ?? 0;
+        order.push(size);
+        // Later requests answer first: answers are matched by correlation id, not order.
+        await new Promise((r) => setTimeout(r, size > 1000 ? 50 : 0));
+        return {
+          topics: [
+            {
+              name: 't',
+              partitions: [
+                {
+                  partition: 0,
+                  error_code: 0,
+                  error_message: '',
+                  base_offset: size,
+                  log_append_time_ms: -1,
+                  log_start_offset: 0,
+                },
+              ],
+            },
+          ],
+          throttle_time_ms: 0,
+        };
+      },
+    });
+    const sizes = [4 * 1024 * 1024, 10, 20, 30];
+    const answers = await Promise.all(
+      sizes.map((n) =>
+        client.produceOrdered(
+          endpoint,
+          {
+            acks: -1,
+            timeout_ms: 1000,
+            topics: [{ name: 't', partitions: [{ partition: 0, records: Buffer.alloc(n) }] }],
+          },
+          Date.now() + 10_000,
+        ),
+      ),
+    );
+    expect(order).toEqual(sizes);
+    expect(answers.map((a) => a.topics[0]?.partitions[0]?.base_offset)).toEqual(sizes);
+  });
+
+  it('answers a refused ProduceStream request with its error and keeps the stream for the next', async () => {
+    let calls = 0;
+    const { endpoint } = await serve({
+      produce: async () => {
+        calls++;
+        return { topics: [], throttle_time_ms: 0 };
+      },
+    });
+    const stranger = new BrokerDataClient({ clusterId: 'other' });
+    cleanups.push(() => stranger.close());
+    await expect(
+      stranger.produceOrdered(endpoint, { acks: 1, timeout_ms: 100, topics: [] }, Date.now() + 5000),
+    ).rejects.toMatchObject({ errorName: 'INVALID_CLUSTER_ID' });
+    const anonymous = new BrokerDataClient({});
+    cleanups.push(() => anonymous.close());
+    await anonymous.produceOrdered(endpoint, { acks: 1, timeout_ms: 100, topics: [] }, Date.now() + 5000);
+    await anonymous.produceOrdered(endpoint, { acks: 1, timeout_ms: 100, topics: [] }, Date.now() + 5000);
+    expect(calls).toBe(2);
+  });
 });
