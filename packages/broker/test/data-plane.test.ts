@@ -6,7 +6,7 @@
 // divergent tail after a leader change (logs identical by batch CRC).
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { readBatchHeader } from '@raftka/codec';
+import { encodeBatch, readBatchHeader } from '@raftka/codec';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataPlaneCluster, until } from './data-plane-harness.js';
 
@@ -117,6 +117,34 @@ describe('broker data plane', () => {
     expect(afterMove.error_code).toBe(0);
     expect(afterMove.base_offset).toBe(2);
     expect(c.rm(102).partition('t', 0)?.log.logEndOffset).toBe(3);
+  });
+
+  it('appends five in-flight idempotent batches of one partition in order over ProduceStream', async () => {
+    const c = await threeBrokers();
+    await c.createTopic('t', [[101, 102, 103]]);
+    const pid = await c.rm(101).initProducerId();
+    let seq = 0;
+    const sends = [4000, 1, 1, 1, 1].map((count) => {
+      const records = encodeBatch({
+        records: Array.from({ length: count }, (_, i) => ({
+          key: null,
+          value: Buffer.from(`v${i}`),
+          timestamp: Date.now(),
+        })),
+        producerId: pid.producer_id,
+        producerEpoch: 0,
+        baseSequence: seq,
+      });
+      seq += count;
+      return c.client.produceOrdered(
+        c.endpoint(101),
+        { acks: -1, timeout_ms: 5000, topics: [{ name: 't', partitions: [{ partition: 0, records }] }] },
+        Date.now() + 10_000,
+      );
+    });
+    const answers = await Promise.all(sends);
+    expect(answers.map((a) => a.topics[0]?.partitions[0]?.error_code)).toEqual([0, 0, 0, 0, 0]);
+    expect(answers.map((a) => a.topics[0]?.partitions[0]?.base_offset)).toEqual([0, 4000, 4001, 4002, 4003]);
   });
 
   it('shrinks the ISR after replica.lag.time.max.ms without fetches and expands it once the follower caught up', async () => {
