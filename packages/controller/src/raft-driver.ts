@@ -178,6 +178,7 @@ export class RaftDriver {
   readonly #hooks: RaftDriverHooks;
   readonly #log: Logger;
   readonly #endpoints = new Map<NodeId, string>();
+  readonly #voterIds: ReadonlySet<NodeId>;
   readonly #peers = new Map<NodeId, PeerChannel>();
   #raft!: RaftNode;
   #storage!: RaftStorage;
@@ -219,6 +220,7 @@ export class RaftDriver {
     this.#log = config.logger.child({ component: 'raft' });
     this.metrics = config.metrics ?? new RaftMetrics(config.nodeId);
     for (const voter of config.voters) this.#endpoints.set(voter.nodeId, `${voter.host}:${voter.port}`);
+    this.#voterIds = new Set(config.voters.map((v) => v.nodeId));
   }
 
   /** The core; owners may propose on it (then call `kick()`) and read its state. Valid after `start()`. */
@@ -393,18 +395,28 @@ export class RaftDriver {
   }
 
   #send(messages: readonly RaftMessage[]): void {
+    // Answers to voters go first: only their fetches move the high watermark,
+    // and each answer (thousands of entries after a broker failure) is
+    // encoded when it is handed over, so observers wait behind voters.
+    let observers: RaftMessage[] | undefined;
     for (const message of messages) {
-      if (isRequest(message)) {
-        const peer = this.#peers.get(message.to);
-        if (!peer) {
-          this.#log.debug({ to: message.to, type: message.type }, 'no channel to peer; request dropped');
-          continue;
-        }
-        if (!peer.send(message)) this.metrics.droppedRequests.inc({ peer: String(message.to) });
-      } else if (this.#server && !this.isObserver) {
-        // A response completes the inbound call it answers (or is dropped if the caller gave up).
-        this.#server.respond(message);
+      if (message.type === 'FetchResponse' && !this.#voterIds.has(message.to)) (observers ??= []).push(message);
+      else this.#sendOne(message);
+    }
+    if (observers) for (const message of observers) this.#sendOne(message);
+  }
+
+  #sendOne(message: RaftMessage): void {
+    if (isRequest(message)) {
+      const peer = this.#peers.get(message.to);
+      if (!peer) {
+        this.#log.debug({ to: message.to, type: message.type }, 'no channel to peer; request dropped');
+        return;
       }
+      if (!peer.send(message)) this.metrics.droppedRequests.inc({ peer: String(message.to) });
+    } else if (this.#server && !this.isObserver) {
+      // A response completes the inbound call it answers (or is dropped if the caller gave up).
+      this.#server.respond(message);
     }
   }
 

@@ -11,6 +11,11 @@
 //
 // Every request is checked at the edge: a foreign cluster id is refused with
 // INVALID_CLUSTER_ID, a request addressed to another node with INVALID_REQUEST.
+//
+// Fetch answers are encoded here rather than by proto-loader: each entry's
+// bytes are made once and reused for every fetcher (wire.ts,
+// `encodeFetchResponse`), since a leader answers the same entries to every
+// voter and broker.
 import {
   Server,
   ServerCredentials,
@@ -26,6 +31,7 @@ import { serverOptions, widenServerFlowControl } from './channel-options.js';
 import { toServiceError } from './errors.js';
 import { loadServices } from './proto.js';
 import {
+  encodeFetchResponse,
   entryToWire,
   METHOD_OF_RESPONSE,
   type RaftMethod,
@@ -127,7 +133,7 @@ export class TransportServer {
   static async start(options: TransportServerOptions): Promise<TransportServer> {
     const server = new TransportServer(options);
     const services = loadServices();
-    if (options.onRaftRequest) server.#server.addService(services.Raft.service, server.#raftImplementation());
+    if (options.onRaftRequest) server.#server.addService(raftServiceDefinition(), server.#raftImplementation());
     if (options.quorum)
       server.#server.addService(services.Quorum.service, server.#quorumImplementation(options.quorum));
     for (const extra of options.services ?? []) server.#server.addService(extra.definition, extra.implementation);
@@ -171,7 +177,12 @@ export class TransportServer {
     const [call] = queue.splice(index, 1);
     assert(call !== undefined && !call.done, 'pending queues hold only open calls');
     call.done = true;
-    call.callback(null, responseToWire(message));
+    if (message.type === 'FetchResponse') {
+      const bytes = encodeFetchResponse(message, serializeFetchResponse());
+      call.callback(null, new PreEncoded(bytes) as unknown as Wire);
+    } else {
+      call.callback(null, responseToWire(message));
+    }
     return true;
   }
 
@@ -358,4 +369,38 @@ export function checkClusterId(request: Wire, clusterId: string): void {
 
 function pendingKey(peer: NodeId, method: RaftMethod): string {
   return `${peer}|${method}`;
+}
+
+/** An answer already in its wire bytes; the service definition below passes it through. */
+class PreEncoded {
+  readonly bytes: Buffer;
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+  }
+}
+
+let raftService: ServiceDefinition | undefined;
+
+/** The Fetch RPC's own (proto-loader) answer serializer. */
+function serializeFetchResponse(): (wire: Wire) => Buffer {
+  const serialize = loadServices().Raft.service.Fetch?.responseSerialize;
+  assert(serialize !== undefined, 'raftka.raft.v1.Raft has Fetch');
+  return serialize as (wire: Wire) => Buffer;
+}
+
+/** raftka.raft.v1.Raft whose Fetch answers may come pre-encoded (PreEncoded). */
+function raftServiceDefinition(): ServiceDefinition {
+  if (raftService) return raftService;
+  const base = loadServices().Raft.service;
+  const fetch = base.Fetch;
+  assert(fetch !== undefined, 'raftka.raft.v1.Raft has Fetch');
+  const serialize = fetch.responseSerialize as (value: unknown) => Buffer;
+  raftService = {
+    ...base,
+    Fetch: {
+      ...fetch,
+      responseSerialize: (value: unknown) => (value instanceof PreEncoded ? value.bytes : serialize(value)),
+    },
+  };
+  return raftService;
 }

@@ -304,3 +304,101 @@ function bytes(value: unknown): Uint8Array {
   if (value instanceof Uint8Array) return value;
   return new Uint8Array(0);
 }
+
+// --- Fetch answers: each entry encoded once --------------------------------------------
+//
+// A leader answers the same entries to every fetcher (the other voters and
+// every broker), and after a broker failure that is ten thousand entries at
+// once. proto-loader would rebuild and re-encode each entry for each answer;
+// instead each entry's bytes, as field 9 (`entries`) of FetchResponse, are
+// made once and kept with the entry object (the Raft log hands out the same
+// objects to every read), and an answer is its other fields, encoded as
+// usual, followed by those bytes. Protobuf readers accept fields in any order
+// and concatenate repeated fields, so the bytes are the same message.
+
+/** FetchResponse field 9 (repeated LogEntry), length-delimited. */
+const FETCH_RESPONSE_ENTRIES_TAG = (9 << 3) | 2;
+const LOG_ENTRY_KIND_NUMBER: Record<EntryKind, number> = { data: 0, 'leader-change': 1, voters: 2 };
+const fetchEntryChunks = new WeakMap<LogEntry, Uint8Array>();
+
+function varintBytes(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    n++;
+  }
+  return n;
+}
+
+function putVarint(buf: Uint8Array, pos: number, value: number): number {
+  while (value >= 0x80) {
+    buf[pos++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  buf[pos++] = value;
+  return pos;
+}
+
+/**
+ * The bytes of one entry inside a FetchResponse (tag, length, LogEntry
+ * message), made on first use and cached per entry object. Every field is
+ * written, in field order, as protobufjs writes proto-loader's objects, so
+ * the bytes are the same as before.
+ */
+export function fetchEntryChunk(entry: LogEntry): Uint8Array {
+  const cached = fetchEntryChunks.get(entry);
+  if (cached !== undefined) return cached;
+  const entryOffset = offset(entry.offset, 'entry offset');
+  assert(entryOffset >= 0 && Number.isInteger(entry.epoch) && entry.epoch >= 0, 'entries have no negative offsets');
+  const kind = LOG_ENTRY_KIND_NUMBER[entry.kind];
+  assert(kind !== undefined, () => `unknown entry kind ${entry.kind}`);
+  const data = entry.data;
+  const size =
+    1 +
+    varintBytes(entryOffset) +
+    1 +
+    varintBytes(entry.epoch) +
+    2 +
+    1 +
+    varintBytes(data.byteLength) +
+    data.byteLength +
+    9;
+  const chunk = new Uint8Array(1 + varintBytes(size) + size);
+  let pos = 0;
+  chunk[pos++] = FETCH_RESPONSE_ENTRIES_TAG;
+  pos = putVarint(chunk, pos, size);
+  chunk[pos++] = (1 << 3) | 0;
+  pos = putVarint(chunk, pos, entryOffset);
+  chunk[pos++] = (2 << 3) | 0;
+  pos = putVarint(chunk, pos, entry.epoch);
+  chunk[pos++] = (3 << 3) | 0;
+  chunk[pos++] = kind;
+  chunk[pos++] = (4 << 3) | 2;
+  pos = putVarint(chunk, pos, data.byteLength);
+  chunk.set(data, pos);
+  pos += data.byteLength;
+  chunk[pos++] = (5 << 3) | 1;
+  new DataView(chunk.buffer, chunk.byteOffset + pos, 8).setFloat64(0, entry.appendTimeMs, true);
+  pos += 8;
+  assert(pos === chunk.length, 'a fetch entry fills its chunk exactly');
+  fetchEntryChunks.set(entry, chunk);
+  return chunk;
+}
+
+/**
+ * A FetchResponse as the bytes of the Fetch RPC's answer: `serialize` (the
+ * RPC's own serializer) encodes every field but the entries, then come the
+ * entries' cached chunks.
+ */
+export function encodeFetchResponse(message: FetchResponse, serialize: (wire: Wire) => Buffer): Buffer {
+  const head = serialize(responseToWire({ ...message, entries: [] }));
+  if (message.entries.length === 0) return head;
+  const parts: Uint8Array[] = [head];
+  let total = head.length;
+  for (const entry of message.entries) {
+    const chunk = fetchEntryChunk(entry);
+    parts.push(chunk);
+    total += chunk.length;
+  }
+  return Buffer.concat(parts, total);
+}
