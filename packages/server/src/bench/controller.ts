@@ -9,7 +9,9 @@
 //    /metrics, reaches the high watermark seen right after the answer);
 // 2. SIGKILLs the broker that leads the most partitions (about a third) and
 //    measures until every partition it led has a new leader in the committed
-//    metadata: polling DescribeCluster until the broker shows fenced (the
+//    metadata: polling DescribeCluster at the active controller (not through
+//    a standby, which would forward the call after replaying the same
+//    records) every millisecond until the broker shows fenced (the
 //    fence record ends the batch of leader moves), then checking with
 //    DescribeTopics that every partition it led has a live leader. The
 //    broker's heartbeat stream breaks with the process, so the controller
@@ -177,7 +179,11 @@ export async function runControllerBench(o: ControllerBenchOptions): Promise<Con
         .filter(([id]) => id >= 0)
         .sort((x, y) => y[1].length - x[1].length)[0] as [number, number[]];
       const ledSet = new Set(led);
+      // Polled at the active controller itself: through a standby the call is
+      // forwarded, and waits behind the standby replaying the same records.
+      const active = adminAt([endpointOf((await admin.describeCluster()).controllerId)]);
       const killStart = performance.now();
+      const killedAt = new Date().toISOString();
       await cluster.kill(victim);
       // The fence record closes the batch that moves the broker's leaderships,
       // so once DescribeCluster (committed registrations, a small answer to
@@ -186,7 +192,7 @@ export async function runControllerBench(o: ControllerBenchOptions): Promise<Con
         'the killed broker fenced in the committed metadata',
         60_000,
         async () => {
-          const d = await admin.describeCluster();
+          const d = await active.describeCluster();
           return d.brokers.find((b) => b.brokerId === victim)?.state === 'fenced' ? performance.now() : undefined;
         },
         1,
@@ -199,7 +205,7 @@ export async function runControllerBench(o: ControllerBenchOptions): Promise<Con
       moveTrials.push(ms);
       moved.push(led.length);
       o.log(
-        `  killed broker ${victim} (leader of ${led.length}); all its partitions had new leaders committed after ${ms.toFixed(0)} ms`,
+        `  killed broker ${victim} at ${killedAt} (leader of ${led.length}); all its partitions had new leaders committed after ${ms.toFixed(0)} ms`,
       );
       cluster.startNode(victim);
       if (trial < o.trials - 1) {
@@ -266,6 +272,8 @@ export async function runControllerBench(o: ControllerBenchOptions): Promise<Con
   } finally {
     for (const c of clients.values()) c.close();
     await cluster.stop().catch(() => cluster.killAllNow());
-    rmSync(dataDir, { recursive: true, force: true });
+    // RAFTKA_BENCH_KEEP_DIR=1 keeps the nodes' data and logs (run with -o log.level=info to see the timings).
+    if (process.env.RAFTKA_BENCH_KEEP_DIR === '1') o.log(`kept ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
   }
 }
