@@ -36,7 +36,8 @@ mkdir -p "$(dirname "$out")"
     echo
   fi
   if [ -n "${RAFTKA_NODE_ID_OFFSET:-}" ]; then
-    host=$(uname -n)
+    # Docker and Kubernetes set HOSTNAME (a StatefulSet pod's is its name).
+    host=${HOSTNAME:-$(uname -n)}
     ordinal=${host##*-}
     case "$ordinal" in
       '' | *[!0-9]*)
