@@ -1,6 +1,9 @@
-// Bugs the data-plane simulation found in @raftka/replication (see
-// FINDINGS.md, data plane): each as a direct test of the core and as the seed
-// that first showed it, which must now pass.
+// Bugs the data-plane simulation found in @raftka/replication (docs/simulation.md,
+// "What it found"): each as a direct test of the core and as the seed that
+// first showed it, which must now pass. The seeds replayed the failing
+// histories with the simulator of the commit that added them; later changes to
+// the simulator may take them down other paths, so the direct tests are the
+// real regression tests.
 import { FollowerPartitionState, LeaderPartitionState } from '@raftka/replication';
 import { describe, expect, test } from 'vitest';
 import { runDataPlaneSeed } from '../src/index.js';

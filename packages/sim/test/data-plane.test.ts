@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { runDataPlaneSeed, runDataPlaneSimulation } from '../src/index.js';
 
 const FIRST_SEED = Number(process.env.SEED ?? 1);
-const SEEDS = process.env.SEED === undefined ? 50 : 1;
+const SEEDS = process.env.SEED === undefined ? 30 : 1;
 
 describe('data-plane simulation', () => {
   test(`seeds ${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}: no invariant broken, converges after healing`, () => {
