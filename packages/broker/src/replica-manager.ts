@@ -127,6 +127,8 @@ export class ReplicaManager implements ReplicaFetcherHost {
   readonly #fetchers = new Map<number, ReplicaFetcher>();
   readonly #pendingProduces = new Map<number, PendingProduce>();
   readonly #waiters = new Map<string, Set<FetchWaiter>>();
+  readonly #wakeKeys = new Set<string>();
+  #wakeScheduled = false;
   #nextProduceId = 1;
   #image: MetadataImage = MetadataImage.EMPTY;
   #started = false;
@@ -825,11 +827,27 @@ export class ReplicaManager implements ReplicaFetcherHost {
     return { response: { topics, throttle_time_ms: 0 }, done: urgent || bytes >= minBytes, keys, bytes };
   }
 
+  /**
+   * Wakes the fetches waiting on `key`, after the current synchronous work:
+   * a produce request appending to several partitions then wakes each
+   * waiting follower once, with all of them in its answer, instead of
+   * answering with the first partition and leaving the rest for the next
+   * round trip.
+   */
   #wake(key: string): void {
     const set = this.#waiters.get(key);
     if (set === undefined || set.size === 0) return;
-    // Each waiter re-reads and may finish (and leave the set) while we iterate: copy first.
-    for (const waiter of [...set]) waiter.wake();
+    this.#wakeKeys.add(key);
+    if (this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    queueMicrotask(() => {
+      this.#wakeScheduled = false;
+      const waiters = new Set<FetchWaiter>();
+      for (const k of this.#wakeKeys) for (const w of this.#waiters.get(k) ?? []) waiters.add(w);
+      this.#wakeKeys.clear();
+      // A waiter that finishes leaves the sets; the copy above keeps the iteration stable.
+      for (const waiter of waiters) waiter.wake();
+    });
   }
 
   // --- ListOffsets, Metadata, InitProducerId ------------------------------------------
