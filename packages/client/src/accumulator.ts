@@ -134,6 +134,8 @@ export class ProducerBatch {
   /** How many times it was drained. */
   attempts = 0;
   retryAtMs = 0;
+  /** Refused as out of order once with nothing earlier outstanding (the sender retries that once). */
+  outOfOrderRetried = false;
   /** The error of the last failed attempt, named when the batch expires. */
   lastErrorMessage: string | undefined;
   inFlight = false;
@@ -264,6 +266,8 @@ interface PartitionState {
   readonly inFlight: Set<ProducerBatch>;
   nextSequence: number;
   drains: number;
+  /** A batch of the current producer id was acknowledged: the broker now holds state for it. */
+  acknowledged: boolean;
 }
 
 interface MemoryWaiter {
@@ -314,6 +318,16 @@ export class RecordAccumulator {
     return n;
   }
 
+  /**
+   * Whether a batch of the partition was acknowledged under the current
+   * producer id. Until then a broker has no state for the producer there and,
+   * like Kafka's, takes any first sequence: a second batch that overtook the
+   * first would be written ahead of it. Senders keep one batch in flight until then.
+   */
+  hasAcknowledged(tp: TopicPartition): boolean {
+    return this.#partitions.get(keyOf(tp))?.acknowledged ?? false;
+  }
+
   /** Batches waiting to be drained (not in flight). */
   get queuedBatchCount(): number {
     let n = 0;
@@ -331,7 +345,10 @@ export class RecordAccumulator {
    */
   setProducerIdentity(identity: ProducerIdentity): void {
     this.#identity = identity;
-    for (const p of this.#partitions.values()) p.nextSequence = 0;
+    for (const p of this.#partitions.values()) {
+      p.nextSequence = 0;
+      p.acknowledged = false;
+    }
   }
 
   /**
@@ -439,6 +456,7 @@ export class RecordAccumulator {
         inFlight: new Set(),
         nextSequence: 0,
         drains: 0,
+        acknowledged: false,
       };
       this.#partitions.set(key, state);
     }
@@ -609,6 +627,7 @@ export class RecordAccumulator {
    */
   complete(batch: ProducerBatch, result: { baseOffset: number; logAppendTimeMs?: number }): void {
     const state = this.#finish(batch);
+    state.acknowledged = true;
     const logAppendTimeMs = result.logAppendTimeMs ?? -1;
     batch.records.forEach((record, i) => {
       settle(batch.deliveries[i]!, undefined, {

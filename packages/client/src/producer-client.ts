@@ -368,7 +368,11 @@ export class Producer {
     }
     // One batch per partition in flight: gRPC multiplexes calls on a connection, and a later call's message
     // can arrive whole before an earlier, larger one, so the per-connection order Kafka relies on is not there.
-    if (this.#core.accumulator.inFlightCount({ topic, partition }) >= this.#maxInFlightPerPartition) return false;
+    const tp = { topic, partition };
+    const inFlight = this.#core.accumulator.inFlightCount(tp);
+    if (inFlight > 0 && (inFlight >= this.#maxInFlightPerPartition || !this.#core.accumulator.hasAcknowledged(tp))) {
+      return false;
+    }
     return (this.#inFlightByBroker.get(leader) ?? 0) < this.settings.maxInFlightRequestsPerConnection;
   }
 
@@ -477,9 +481,15 @@ export class Producer {
       debug(`produce ${d.topic}-${d.partition} seq ${d.baseSequence} attempt ${d.attempt}: ${name}`, p.error_message);
       // An earlier batch of the partition has not landed yet (it failed and is retried, or is still in flight):
       // the broker refused this one for the gap, and it goes again after the earlier one (Java's rule).
-      if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER' && accumulator.hasEarlierUnacknowledged(d.batch)) {
-        accumulator.fail(d.batch, new RaftkaError(name, p.error_message || name), nowMs, true);
-        continue;
+      // The earlier one may also have landed, and been acknowledged, after this one was judged (its answer
+      // overtaken too): one more try then, which the broker judges after it.
+      if (name === 'OUT_OF_ORDER_SEQUENCE_NUMBER') {
+        const behindEarlier = accumulator.hasEarlierUnacknowledged(d.batch);
+        if (behindEarlier || !d.batch.outOfOrderRetried) {
+          if (!behindEarlier) d.batch.outOfOrderRetried = true;
+          accumulator.fail(d.batch, new RaftkaError(name, p.error_message || name), nowMs, true);
+          continue;
+        }
       }
       const message =
         p.error_message ||
