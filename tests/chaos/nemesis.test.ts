@@ -99,14 +99,14 @@ describe(`nemesis against a local cluster in network namespaces (seed=${seed})`,
   it('plays a seeded schedule of every fault kind and leaves every broker running and unfenced', async () => {
     const schedule = generateSchedule({
       seed,
-      durationMs: 1000 + FAULT_KINDS.length * 4500,
+      durationMs: 500 + FAULT_KINDS.length * 3000,
       kinds: FAULT_KINDS,
       brokerIds: BROKER_IDS,
       warmupMs: 500,
-      faultMinMs: 1500,
-      faultMaxMs: 2500,
-      quietMinMs: 1000,
-      quietMaxMs: 2000,
+      faultMinMs: 1000,
+      faultMaxMs: 1500,
+      quietMinMs: 800,
+      quietMaxMs: 1500,
     });
     expect(new Set(schedule.map((f) => f.kind))).toEqual(new Set(FAULT_KINDS));
     const lines: string[] = [];

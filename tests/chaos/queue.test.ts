@@ -4,7 +4,7 @@
 // seeded schedule kills, pauses, partitions and restarts nodes; then heal,
 // URP 0, final drain, replica CRCs, and every check must pass. Replay a
 // failure with CHAOS_SEED=<seed> (the seed is in the test name), or run the
-// same schedule by hand: `raftka chaos --seed <seed> --duration 110s`.
+// same schedule by hand: `raftka chaos --seed <seed> --duration 90s`.
 import { FAULT_KINDS, runChaos } from '@raftka/server';
 import { describe, expect, it } from 'vitest';
 import { requireNetns } from './helpers.js';
@@ -17,7 +17,7 @@ describe(`chaos queue workload (seed=${seed})`, () => {
     const lines: string[] = [];
     const result = await runChaos({
       seed,
-      durationMs: 110_000,
+      durationMs: 90_000,
       kinds: FAULT_KINDS,
       basePort: 21491,
       netnsTag: 'cq',

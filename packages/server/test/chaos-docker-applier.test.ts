@@ -17,6 +17,8 @@ describe('DockerApplier', () => {
       writeFileSync(
         join(dir, tool),
         `#!/bin/sh
+# Read stdin to the end as the real tools do (nft -f - gets its rules there), or the writer gets EPIPE.
+cat > /dev/null
 echo "${tool} $*" >> "${logFile}"
 case "$*" in
   *"ps -q"*) echo "cid-$(echo "$*" | awk '{print $NF}')" ;;

@@ -486,8 +486,11 @@ async function startFault(
     }
     case 'kill-controller':
     case 'pause-controller': {
-      const id = await a.activeController();
-      if (id === null) throw new Error('no active controller to hit');
+      // Right after another fault an election may still be running: wait for its winner.
+      const id = await waitFor('an active controller to hit', async () => (await a.activeController()) ?? undefined, {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      });
       hit.controller = id;
       if (fault.kind === 'kill-controller') await a.kill(id);
       else await a.pause(id);
