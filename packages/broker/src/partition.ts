@@ -76,6 +76,11 @@ export class Partition {
     return this.#producers;
   }
 
+  /** Loads the producer state from the log now (see `producers`). */
+  loadProducerState(): void {
+    void this.producers;
+  }
+
   /** After a follower append: keep the producer state (if loaded) in step with the log. */
   recordAppended(batches: Buffer): void {
     if (this.#producers === undefined) return;

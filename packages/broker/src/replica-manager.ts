@@ -359,6 +359,11 @@ export class ReplicaManager implements ReplicaFetcherHost {
       this.#log.warn({ partition: dirName, recovery: log.recovery }, 'log recovery truncated a torn tail');
     }
     p = new Partition(lp.topicId, lp.topicName, lp.partition, log);
+    // Rebuild the idempotent-producer state now, while the log opens (free for
+    // a new one), and keep it current on every append from here on: a broker
+    // that becomes leader during a failover then answers at once instead of
+    // scanning its log on the first produce.
+    p.loadProducerState();
     this.#applyTopicConfig(p);
     this.#partitions.set(key, p);
     return p;
