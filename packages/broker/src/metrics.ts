@@ -20,7 +20,9 @@ export class BrokerMetrics {
   readonly controllerChanges: Counter;
 
   constructor(nodeId: number) {
-    const m = new Metrics({ defaultLabels: { node_id: String(nodeId) } });
+    // Process CPU, memory and event-loop lag (raftka_process_*, raftka_nodejs_*), so a
+    // benchmark or a dashboard can tell what each broker costs.
+    const m = new Metrics({ defaultLabels: { node_id: String(nodeId) }, collectProcessMetrics: true });
     this.metrics = m;
     this.state = m.gauge(
       'raftka_broker_state',
