@@ -54,6 +54,8 @@ export class FakePartition {
   logStartOffset = 0;
   logEndOffset = 0;
   readonly producers = new Map<number, ProducerEntry[]>();
+  /** Take any first sequence of a producer without state, as Kafka's brokers do. */
+  lenientFirstSequence = false;
   /** Errors answered instead of appending, oldest first. */
   readonly injectedErrors: ErrorName[] = [];
 
@@ -73,7 +75,9 @@ export class FakePartition {
       if (dup !== undefined) return { baseOffset: dup.baseOffset };
       const last = entries.at(-1);
       const expected = last === undefined ? 0 : last.lastSeq + 1;
-      if (header.baseSequence !== expected) return { error: 'OUT_OF_ORDER_SEQUENCE_NUMBER' };
+      // Kafka's leniency: a producer with no state here may start at any sequence.
+      const lenient = last === undefined && this.lenientFirstSequence;
+      if (header.baseSequence !== expected && !lenient) return { error: 'OUT_OF_ORDER_SEQUENCE_NUMBER' };
       entries.push({
         firstSeq: header.baseSequence,
         lastSeq: header.baseSequence + count - 1,

@@ -340,3 +340,30 @@ describe('Producer with several batches of a partition in flight', () => {
     expect(refused).toBeGreaterThan(0);
   });
 });
+
+describe('Producer pipelining against a broker that takes any first sequence (as Kafka does)', () => {
+  it("keeps the partition's first batch alone in flight, so nothing overtakes it", async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    c.partition('t', 0).lenientFirstSequence = true;
+    const p = new Producer({
+      bootstrap: c.bootstrap,
+      config: { 'linger.ms': 0, 'batch.size': 200, 'retry.backoff.ms': 5 },
+      maxInFlightPerPartition: 5,
+    });
+    producers.push(p);
+    await p.connect();
+    let calls = 0;
+    c.hooks.beforeProduce = async () => {
+      if (calls++ === 0) await new Promise((r) => setTimeout(r, 50));
+    };
+    const values = Array.from({ length: 30 }, (_, i) => `record-${String(i).padStart(3, '0')}`);
+    await Promise.all(values.map((value) => p.send({ topic: 't', value })));
+    expect(
+      c
+        .partition('t', 0)
+        .records()
+        .map((r) => r.value),
+    ).toEqual(values);
+  });
+});
