@@ -188,7 +188,6 @@ export class ReplicaManager implements ReplicaFetcherHost {
     if (!this.#started) return;
     this.#applyConfigChanges(before, update.image);
     this.#applyLocalChanges(update.changes.leaders, update.changes.followers, update.changes.deletes);
-    this.#refreshFollowerEligibility(before, update.image);
   }
 
   /**
@@ -475,12 +474,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
     }
   }
 
-  /** A follower that was ineligible (fenced, shutting down) may be proposed back once it is not. */
-  #refreshFollowerEligibility(before: MetadataImage, after: MetadataImage): void {
-    if (before.brokers === after.brokers) return;
-    // Nothing to do eagerly: the next follower fetch re-checks eligibility.
-  }
-
+  /** A follower that was fenced or shutting down is re-checked on its next fetch, against the image then. */
   #isEligible = (brokerId: number): boolean => {
     const b = this.#image.broker(brokerId);
     return b !== undefined && !b.fenced && !b.inControlledShutdown;
