@@ -293,6 +293,27 @@ ts('Broker metadata lag', "How far each broker's applied metadata is behind the 
 ]);
 flush(8);
 
+row('Broker processes');
+ts(
+  'CPU',
+  "CPU time per second of each broker process (prom-client's process metrics, raftka_ prefix).",
+  [['rate(raftka_process_cpu_seconds_total[1m])', 'broker {{node_id}}']],
+  { unit: 'percentunit', w: 8 },
+);
+ts(
+  'Resident memory',
+  'Resident set size of each broker process.',
+  [['raftka_process_resident_memory_bytes', 'broker {{node_id}}']],
+  { unit: 'bytes', w: 8 },
+);
+ts(
+  'Event-loop lag p99',
+  'How late timers and I/O callbacks run: a busy event loop delays heartbeats and fetches.',
+  [['raftka_nodejs_eventloop_lag_p99_seconds', 'broker {{node_id}}']],
+  { unit: 's', w: 8 },
+);
+flush(8);
+
 const dashboard = {
   uid: 'raftka-cluster',
   title: 'Raftka cluster',

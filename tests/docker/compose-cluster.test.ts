@@ -196,7 +196,7 @@ function dumpLogs(): void {
   const parts: string[] = [];
   for (const name of SERVICES) {
     try {
-      parts.push(`===== ${name}\n${docker('logs', '--tail', '300', containerId(name))}`);
+      parts.push(`===== ${name}\n${docker('logs', containerId(name))}`);
     } catch (err) {
       parts.push(`===== ${name}: ${(err as Error).message}`);
     }

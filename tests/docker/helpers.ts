@@ -85,7 +85,7 @@ export function service(env: StartedDockerComposeEnvironment, project: string, n
 }
 
 export function docker(...args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8', timeout: 120_000 }).trim();
+  return execFileSync('docker', args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 256 * 1024 * 1024 }).trim();
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs` with the last state. */

@@ -125,8 +125,9 @@ describe('deploy files', () => {
         ).toBe(true);
         expect(Object.keys(s.depends_on ?? {})).toEqual(['controller-1', 'controller-2', 'controller-3']);
       } else {
+        // Voters are given by their fixed addresses (no DNS on the way, see the compose file).
         expect(config.voters.map((v) => `${v.nodeId}@${v.host}:${v.port}`)).toContain(
-          `${config.nodeId}@${name}:${config.listenPort}`,
+          `${config.nodeId}@${s.networks.raftka.ipv4_address}:${config.listenPort}`,
         );
       }
     }
@@ -253,8 +254,12 @@ describe('deploy files', () => {
     const names = new Set(queried);
     expect(names.size).toBeGreaterThan(15);
     // A histogram's series end in _bucket, _sum and _count; a gauge may itself end in _count.
+    // prom-client's process metrics (raftka_process_*, raftka_nodejs_*) come with collectProcessMetrics.
+    const processMetrics = sources.includes('collectProcessMetrics: true');
     const exported = (n: string) =>
-      sources.includes(`'${n}'`) || sources.includes(`'${n.replace(/_(bucket|sum|count)$/, '')}'`);
+      sources.includes(`'${n}'`) ||
+      sources.includes(`'${n.replace(/_(bucket|sum|count)$/, '')}'`) ||
+      (processMetrics && /^raftka_(process|nodejs)_/.test(n));
     const missing = [...names].filter((n) => !exported(n));
     expect(missing).toEqual([]);
   });
