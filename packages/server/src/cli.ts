@@ -123,6 +123,31 @@ bench
   });
 
 bench
+  .command('failover')
+  .description(
+    'URP and leader election: SIGKILL, restart, controlled shutdown, controller kill and isolation of a broker under steady acks=all produce; table, timeline chart (SVG, PNG)',
+  )
+  .option('--json', 'print one JSON object as the last line')
+  .option('--partitions <n>', 'partitions of the bench topic (RF 3, min.insync.replicas=2)', int, 1000)
+  .option('--scenarios <list>', 'kill,restart,shutdown,controller,isolate (or all)', 'all')
+  .option('--catch-up-bytes <size>', 'written while the killed broker is down (e.g. 1GiB)', '64MiB')
+  .option('--pause-ms <ms>', 'how long a stopped broker stays down, and the quiet stretch between faults', int, 3000)
+  .option('--probe-interval-ms <ms>', 'the probe writes to each partition every this many ms', int, 200)
+  .option('--recovery-timeout-ms <ms>', 'give up waiting for a recovery after this long (and report it)', int, 60_000)
+  .option('--out <dir>', 'directory for the timeline JSON and chart (default: a fresh temp dir)')
+  .option('--bootstrap <hosts>', 'a running cluster (broker host:port list) instead of a local one')
+  .option('--docker-project <name>', 'apply faults to this docker compose project (with --bootstrap)')
+  .option('--docker-network <name>', 'the compose network (default <project>_raftka)')
+  .option('--metrics <list>', 'running cluster: broker metrics endpoints, id=host:port,...')
+  .option('--base-port <port>', 'local cluster first controller port', int, 24091)
+  .option('--no-netns', 'local cluster on loopback even as root (the isolate scenario is then skipped)')
+  .option('-o, --override <key=value>', 'config override for every node of the local cluster (repeatable)', collect, [])
+  .action(async (opts) => {
+    const { runFailoverCommand } = await import('./bench/failover-command.js');
+    await runFailoverCommand(opts);
+  });
+
+bench
   .command('log')
   .description('partition log: append, read and recovery throughput against plain sequential writes')
   .option('--json', 'print one JSON object as the last line')
