@@ -135,8 +135,8 @@ describe('Producer', () => {
     c.createTopic('t', 1);
     c.partition('t', 0).injectedErrors.push(...Array<'NOT_ENOUGH_REPLICAS'>(10_000).fill('NOT_ENOUGH_REPLICAS'));
     const p = producer(c, {
-      'delivery.timeout.ms': 600,
-      'request.timeout.ms': 500,
+      'delivery.timeout.ms': 1500,
+      'request.timeout.ms': 1000,
       'linger.ms': 0,
       'retry.backoff.ms': 30,
     });
@@ -320,8 +320,9 @@ describe('Producer with several batches of a partition in flight', () => {
     await p.connect();
     let calls = 0;
     c.hooks.beforeProduce = async () => {
-      // Every third request is held back, as a large message can be on a multiplexed connection.
-      if (calls++ % 3 === 0) await new Promise((r) => setTimeout(r, 30));
+      // The second request (the first one pipelined) is held back, as a large message can be on a
+      // multiplexed connection; the two sent right after it arrive first.
+      if (calls++ === 1) await new Promise((r) => setTimeout(r, 50));
     };
     let refused = 0;
     c.hooks.afterProduce = (_broker, _request, response) => {
