@@ -41,6 +41,19 @@ const CASES: { mutant: keyof DataPlaneMutants; seeds: number; invariants: string
 ];
 
 describe('data-plane checkers catch mutants', () => {
+  test('beyond the bound does not hide bugs: acks on the local append caught with power losses at any time', () => {
+    const summary = runDataPlaneSimulation({
+      firstSeed: 1,
+      seeds: 3,
+      unboundedPowerLoss: true,
+      mutants: { ackOnLocalAppend: true },
+    });
+    console.log(
+      `mutant ackOnLocalAppend, unbounded power losses: ${summary.failures.map((f) => `${f.seed}:${f.invariant}`).join(' ')}`,
+    );
+    expect(summary.failures.map((f) => f.invariant)).toEqual(['AckedWritesKept', 'AckedWritesKept', 'AckedWritesKept']);
+  }, 120_000);
+
   for (const { mutant, seeds, invariants, what } of CASES) {
     test(`${mutant}: ${what}`, () => {
       const summary = runDataPlaneSimulation({ firstSeed: 1, seeds, mutants: { [mutant]: true } });
