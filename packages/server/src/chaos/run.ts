@@ -152,7 +152,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     log(`chaos: schedule of ${schedule.length} faults over ${(options.durationMs / 1000).toFixed(0)} s:`);
     for (const f of schedule) log(`  ${describeFault(f)}`);
 
-    const admin = new Admin({ bootstrap, requestTimeoutMs: 5_000, retryTimeoutMs: 30_000 });
+    const admin = new Admin({ bootstrap, requestTimeoutMs: 15_000, retryTimeoutMs: 30_000 });
     cleanups.push(() => admin.close());
     const topic = `chaos-${seed}-${Date.now().toString(36)}`;
     const replicationFactor = Math.min(3, Math.max(1, brokerIds.length || 3));

@@ -234,15 +234,24 @@ export async function createChaosTopic(
   replicationFactor: number,
   minInsyncReplicas: number,
 ): Promise<void> {
-  const [created] = await admin.createTopics([
-    {
-      name: topic,
-      numPartitions: partitions,
-      replicationFactor,
-      configs: { 'min.insync.replicas': String(minInsyncReplicas) },
+  // The name is new to this run, so TOPIC_ALREADY_EXISTS after a timed-out attempt means that attempt worked.
+  await waitFor(
+    `topic ${topic} created`,
+    async () => {
+      const [created] = await admin.createTopics([
+        {
+          name: topic,
+          numPartitions: partitions,
+          replicationFactor,
+          configs: { 'min.insync.replicas': String(minInsyncReplicas) },
+        },
+      ]);
+      const error = created?.error;
+      if (!error || error.errorName === 'TOPIC_ALREADY_EXISTS') return true;
+      throw new Error(`creating ${topic}: ${error.errorName} ${error.message}`);
     },
-  ]);
-  if (created?.error) throw new Error(`creating ${topic}: ${created.error.errorName} ${created.error.message}`);
+    { timeoutMs: 60_000, intervalMs: 1000 },
+  );
   await waitFor(
     `leaders for every partition of ${topic}`,
     async () => {
