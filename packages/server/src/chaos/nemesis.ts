@@ -431,8 +431,10 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     let error: string | undefined;
     const hit: Hit = { controller: null };
     try {
-      record(`start ${describeFault(fault)}`);
-      log(`nemesis: start ${describeFault(fault)}`);
+      // A fault that starts late (the previous one overran, e.g. a rolling restart) says so.
+      const late = startedMs - fault.startMs > 1000 ? ` (started late, at ${(startedMs / 1000).toFixed(1)} s)` : '';
+      record(`start ${describeFault(fault)}${late}`);
+      log(`nemesis: start ${describeFault(fault)}${late}`);
       const started = await startFault(applier, fault, hit, options, log, record);
       target = started.target;
       await sleep(started.remainingMs, options.signal);
