@@ -2,12 +2,13 @@
 // package's in-process fake brokers (real gRPC on loopback): lines in, the
 // same records out with key, partition and offset; perf runs print progress
 // and end with the figures the JSON line promises.
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { partitionForKey } from '@raftka/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeCluster } from '../../client/test/fake-cluster.js';
 import { runConsume } from '../src/commands/consume.js';
-import { runPerfConsume, runPerfProduce } from '../src/commands/perf.js';
+import { brokerCpuMeter, findLocalBrokerPids, runPerfConsume, runPerfProduce } from '../src/commands/perf.js';
 import { runProduce } from '../src/commands/produce.js';
 
 let cluster: FakeCluster | undefined;
@@ -112,7 +113,7 @@ describe('raftka perf', () => {
     expect(cluster.topicConfigs.get('perf')).toEqual({ 'min.insync.replicas': '2' });
     expect(result.errors).toBe(0);
     expect(result.records).toBeGreaterThan(0);
-    expect(result).toMatchObject({ topic: 'perf', acks: 'all', recordSize: 512 });
+    expect(result).toMatchObject({ topic: 'perf', acks: 'all', recordSize: 512, brokerCpuPercent: {} });
     for (const key of ['recordsPerSec', 'mbPerSec', 'p50Ms', 'p99Ms', 'maxMs'] as const) {
       expect(Number.isFinite(result[key])).toBe(true);
     }
@@ -130,4 +131,34 @@ describe('raftka perf', () => {
     expect(consumed.records).toBe(result.records + 100);
     expect(consumed.bytes).toBe(result.records * 512 + 100 * 1024);
   });
+});
+
+describe('perf CPU figures', () => {
+  it.runIf(process.platform === 'linux')(
+    'finds a local broker process by the listener on its command line',
+    async () => {
+      const endpoint = '127.0.0.1:65001';
+      const child = spawn(
+        process.execPath,
+        [
+          '-e',
+          'const t = Date.now(); while (Date.now() - t < 300); setTimeout(() => {}, 10000)',
+          'broker',
+          '--override',
+          `listeners=PLAINTEXT://${endpoint}`,
+          'x',
+        ],
+        { stdio: 'ignore' },
+      );
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        expect(findLocalBrokerPids([endpoint, '127.0.0.1:65002'])).toEqual(new Map([[endpoint, child.pid]]));
+        const meter = brokerCpuMeter([endpoint]);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(meter()[endpoint]).toBeGreaterThanOrEqual(0);
+      } finally {
+        child.kill();
+      }
+    },
+  );
 });

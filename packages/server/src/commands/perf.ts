@@ -15,6 +15,7 @@
 //
 // Records are one random payload (incompressible) reused for every send;
 // MB means 10^6 bytes of record values, as in Kafka's tools.
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Consumer, Producer } from '@raftka/client';
@@ -99,6 +100,8 @@ export interface PerfProduceResult {
   maxMs: number;
   /** CPU of this process (user + system) over the run, % of one core. */
   clientCpuPercent: number;
+  /** CPU of each broker process over the run, % of one core, when they run on this machine (Linux). */
+  brokerCpuPercent: Record<string, number>;
 }
 
 const round = (v: number, digits = 2) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : v);
@@ -206,6 +209,7 @@ export async function runPerfProduce(input: Partial<PerfProduceOptions>, io: Per
     const window = histogram();
     const state = { sent: 0, acked: 0, errors: 0, firstError: null as string | null, stop: false };
     let windowAcked = 0;
+    const brokerCpu = brokerCpuMeter(list(o.bootstrap));
     const startMs = performance.now();
     const cpuStart = process.cpuUsage();
     let windowStartMs = startMs;
@@ -297,6 +301,7 @@ export async function runPerfProduce(input: Partial<PerfProduceOptions>, io: Per
       p999Ms: us(total.getValueAtPercentile(99.9)),
       maxMs: us(total.maxValue),
       clientCpuPercent: round(((cpu.user + cpu.system) / 1000 / (elapsedSec * 1000)) * 100, 1),
+      brokerCpuPercent: brokerCpu(),
     };
     io.out(
       `${result.records} records sent, ${result.recordsPerSec} records/sec (${result.mbPerSec} MB/sec), ` +
@@ -304,10 +309,72 @@ export async function runPerfProduce(input: Partial<PerfProduceOptions>, io: Per
         `${result.p95Ms} ms 95th, ${result.p99Ms} ms 99th, ${result.p999Ms} ms 99.9th.`,
     );
     if (state.errors > 0) io.out(`${state.errors} records failed; first: ${state.firstError}`);
+    const cpuLine = Object.entries(result.brokerCpuPercent).map(([e, pct]) => `${e} ${pct}%`);
+    io.out(`CPU: client ${result.clientCpuPercent}%${cpuLine.length > 0 ? `, brokers ${cpuLine.join(', ')}` : ''}`);
     return result;
   } finally {
     await Promise.all(producers.map((p) => p.close().catch(() => {})));
   }
+}
+
+// --- CPU of the brokers under test ---------------------------------------------------
+
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/**
+ * The local processes serving `endpoints` (a Raftka node whose command line
+ * names the endpoint, as `raftka local` starts them), by endpoint. Empty where
+ * /proc is not there or the brokers run elsewhere.
+ */
+export function findLocalBrokerPids(endpoints: readonly string[]): Map<string, number> {
+  const found = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return found;
+  }
+  for (const pid of pids) {
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (!cmdline.includes(' broker ')) continue;
+    for (const endpoint of endpoints) {
+      if (cmdline.includes(`//${endpoint} `) || cmdline.includes(`//${endpoint},`)) found.set(endpoint, Number(pid));
+    }
+  }
+  return found;
+}
+
+/** User + system CPU seconds of a process so far, or NaN. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Starts measuring; the returned function gives % of one core per endpoint since then. */
+export function brokerCpuMeter(endpoints: readonly string[]): () => Record<string, number> {
+  const pids = findLocalBrokerPids(endpoints);
+  const start = new Map([...pids].map(([e, pid]) => [e, cpuSeconds(pid)]));
+  const startMs = performance.now();
+  return () => {
+    const sec = (performance.now() - startMs) / 1000;
+    const out: Record<string, number> = {};
+    for (const [endpoint, pid] of pids) {
+      const used = cpuSeconds(pid) - (start.get(endpoint) ?? Number.NaN);
+      if (Number.isFinite(used)) out[endpoint] = round((used / sec) * 100, 1);
+    }
+    return out;
+  };
 }
 
 // --- perf consume ---------------------------------------------------------------------
