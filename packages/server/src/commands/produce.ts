@@ -214,7 +214,12 @@ export function registerDataPlaneCommands(program: Command): void {
     .option('--num-records <n>', 'stop after this many records instead', int, 0)
     .option('--throughput <n>', 'cap in records/s (default: no cap)', num, -1)
     .option('--producers <n>', 'producer instances in this process', int, 1)
-    .option('--batch-size <bytes>', 'batch.size', int, 262_144)
+    .option(
+      '--batch-size <bytes>',
+      "batch.size (under the brokers' max.message.bytes, 1048588 by default)",
+      int,
+      1_000_000,
+    )
     .option('--linger-ms <ms>', 'linger.ms', int, 5)
     .option('--buffer-memory <bytes>', 'buffer.memory (bounds records outstanding)', int, 33_554_432)
     .option('--compression <type>', 'compression.type', 'none')
