@@ -257,11 +257,24 @@ export class Producer {
     while (this.#requestsInFlight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Sends what is buffered (flush), then closes the connections. Later sends fail with SHUTTING_DOWN. */
-  async close(): Promise<void> {
+  /**
+   * Sends what is buffered (flush), then closes the connections. Later sends
+   * fail with SHUTTING_DOWN. With `timeoutMs`, records still queued then fail
+   * with SHUTTING_DOWN; requests in flight are left to finish or fail.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
     if (this.#closed) return;
     try {
-      if (this.#connected) await this.flush();
+      if (this.#connected) {
+        const flushed = this.flush();
+        if (options.timeoutMs === undefined) await flushed;
+        else {
+          // Java's close(Duration): what is not acknowledged by then fails with SHUTTING_DOWN.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([flushed, new Promise((r) => (timer = setTimeout(r, options.timeoutMs)))]);
+          clearTimeout(timer);
+        }
+      }
     } finally {
       this.#closed = true;
       this.#core.accumulator.abortQueued(closedError());
@@ -425,6 +438,8 @@ export class Producer {
       Date.now() + timeoutMs,
     );
     const done = (): void => {
+      // Closed meanwhile: a batch this answer put back for a retry will never be sent again.
+      if (this.#closed) accumulator.abortQueued(closedError());
       this.#inFlightByBroker.set(leader, (this.#inFlightByBroker.get(leader) ?? 1) - 1);
       if (--this.#requestsInFlight === 0) this.#signal(this.#idleWaiters);
       this.#wake();

@@ -368,3 +368,16 @@ describe('Producer pipelining against a broker that takes any first sequence (as
     ).toEqual(values);
   });
 });
+
+describe('Producer.close with a timeout', () => {
+  it('fails what is still queued with SHUTTING_DOWN instead of waiting for delivery.timeout.ms', async () => {
+    const c = await start([1]);
+    c.createTopic('t', 1);
+    c.partition('t', 0).leader = -1; // offline: the batch cannot be drained
+    const p = producer(c, { 'linger.ms': 0 });
+    await p.connect();
+    const sent = p.send({ topic: 't', partition: 0, value: 'stuck' });
+    await p.close({ timeoutMs: 100 });
+    await expect(sent).rejects.toMatchObject({ errorName: 'SHUTTING_DOWN' });
+  });
+});

@@ -30,17 +30,12 @@ const LIVENESS_TIMEOUT_MS = 60_000;
 const BROKER_IDS = [1, 2, 3] as const;
 const REPLICATION_FACTOR = 3;
 const MIN_INSYNC_REPLICAS = 2;
-const SESSION_TIMEOUT_MS = 3000;
 const TRACE_TAIL_LINES = 400;
 
-const TIMINGS: BrokerTimings = {
-  replicaLagTimeMaxMs: 1000,
-  heartbeatIntervalMs: 500,
-  fetchMaxWaitMs: 200,
-  fetchTimeoutMs: 1000,
-  alterPartitionTimeoutMs: 1000,
-  hwCheckpointIntervalMs: 1000,
-};
+/** Kafka's timeouts scaled down; each seed picks one of these (replica lag, fetch wait, session timeout). */
+const REPLICA_LAG_TIME_MAX_MS = [300, 1000, 3000] as const;
+const FETCH_MAX_WAIT_MS = [20, 200, 500] as const;
+const SESSION_TIMEOUT_MS = [1500, 3000, 6000] as const;
 
 export interface DataPlaneSeedOptions {
   trace?: boolean;
@@ -106,6 +101,10 @@ class DataPlaneCluster {
   readonly invariants: DataPlaneInvariants;
   readonly random: SeededRandom;
   readonly partitions: number;
+  readonly timings: BrokerTimings;
+  readonly sessionTimeoutMs: number;
+  /** Of the crashes within the bound, the share that are power losses. */
+  readonly powerLossShare: number;
   private readonly blocks: { untilMs: number; links: [number, number][] }[] = [];
   kills = 0;
   pauses = 0;
@@ -120,12 +119,22 @@ class DataPlaneCluster {
     });
     this.random = this.world.random.fork();
     this.partitions = this.random.int(3, 7);
+    this.timings = {
+      replicaLagTimeMaxMs: this.random.pick(REPLICA_LAG_TIME_MAX_MS),
+      heartbeatIntervalMs: 500,
+      fetchMaxWaitMs: this.random.pick(FETCH_MAX_WAIT_MS),
+      fetchTimeoutMs: 1000,
+      alterPartitionTimeoutMs: 1000,
+      hwCheckpointIntervalMs: 1000,
+    };
+    this.sessionTimeoutMs = this.random.pick(SESSION_TIMEOUT_MS);
+    this.powerLossShare = this.random.pick([0.4, 0.8]);
     const assignment = assignments(this.partitions);
     const mutants = options.mutants ?? {};
     this.controller = new ModelController(this.world, {
       brokerIds: BROKER_IDS,
       assignments: assignment,
-      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      sessionTimeoutMs: this.sessionTimeoutMs,
       ...(mutants.uncleanElection === true && { uncleanElection: true }),
     });
     this.world.addNode(this.controller);
@@ -144,7 +153,7 @@ class DataPlaneCluster {
           CONTROLLER_ID,
           assignment,
           MIN_INSYNC_REPLICAS,
-          TIMINGS,
+          this.timings,
           this.random.fork(),
           observer,
           mutants,
@@ -301,7 +310,7 @@ function injectFault(c: DataPlaneCluster, faultEndMs: number, unboundedPowerLoss
         c.controller.partitions.every(
           (reg) => !reg.replicas.includes(b.nodeId) || reg.isr.length === REPLICATION_FACTOR,
         ));
-    const lossy = random.chance(0.4) && withinBound;
+    const lossy = random.chance(c.powerLossShare) && withinBound;
     const before = b.logs.map((l) => l.logEndOffset);
     b.nextCrashLosesPageCache = lossy;
     world.record(`fault ${lossy ? 'power loss' : 'kill'} ${b.nodeId}`, 45, b.nodeId, 0);
@@ -311,7 +320,10 @@ function injectFault(c: DataPlaneCluster, faultEndMs: number, unboundedPowerLoss
     restartLater(b.nodeId);
   } else if (r < 0.48 && up.length > 0) {
     const b = random.pick(up);
-    const durationMs = random.chance(0.25) ? random.int(3500, 5000) : random.int(200, 2000);
+    // Some pauses outlast the session timeout: the broker is fenced while frozen.
+    const durationMs = random.chance(0.25)
+      ? c.sessionTimeoutMs + random.int(500, 2000)
+      : random.int(200, Math.min(2000, c.sessionTimeoutMs));
     world.record(`fault pause ${b.nodeId} for ${durationMs}ms`, 46, b.nodeId, 0);
     b.pause(c.nowMs + durationMs);
     c.pauses += 1;
