@@ -203,6 +203,20 @@ describe('chaos checker', () => {
     expect(failing(r)).toEqual(['lost']);
   });
 
+  it('measures the longest stretch without an acknowledged write to a partition', () => {
+    const h = new History(null, 0);
+    const ack = (partition: number, value: string, time: number, offset: number) => {
+      h.add({ process: 1, f: 'send', type: 'invoke', partition, value, time: time - 1 });
+      h.add({ process: 1, f: 'send', type: 'ok', partition, value, offset, time });
+    };
+    ack(0, '1-0', 100, 0);
+    ack(1, '1-1', 150, 0);
+    ack(0, '1-2', 200, 1);
+    ack(1, '1-3', 4150, 1); // partition 1 was unavailable for 4 s
+    ack(0, '1-4', 4200, 2);
+    expect(checkHistory({ ops: h.ops }).stats.longestAckGapMs).toBe(4000);
+  });
+
   it('ignores nemesis events', () => {
     const s = baseline();
     s.h.add({ process: -1, f: 'nemesis', type: 'info', fault: 'kill broker 101' });

@@ -60,6 +60,11 @@ export interface CheckStats {
   polls: number;
   valuesRead: number;
   drainedValues: number;
+  /**
+   * Availability: the longest stretch (ms) in which some partition
+   * acknowledged no write, between its first and last acknowledged write.
+   */
+  longestAckGapMs: number;
 }
 
 export interface CheckResult {
@@ -128,7 +133,16 @@ export function checkHistory(input: CheckInput): CheckResult {
   const drainedMaxOffset = new Map<number, number>();
   const sendsByProcess = new Map<number, Array<{ partition: number; offset: number; value: string; order: number }>>();
   const pollsByProcess = new Map<number, ReadRecord[][]>();
-  const stats: CheckStats = { sendsOk: 0, sendsFailed: 0, sendsUnknown: 0, polls: 0, valuesRead: 0, drainedValues: 0 };
+  const stats: CheckStats = {
+    sendsOk: 0,
+    sendsFailed: 0,
+    sendsUnknown: 0,
+    polls: 0,
+    valuesRead: 0,
+    drainedValues: 0,
+    longestAckGapMs: 0,
+  };
+  const lastAckMs = new Map<number, number>();
   let sawDrain = false;
 
   const observe = (partition: number, offset: number, value: string) => {
@@ -157,6 +171,9 @@ export function checkHistory(input: CheckInput): CheckResult {
       if (partition === undefined || value === undefined) continue;
       if (op.type === 'ok') {
         stats.sendsOk++;
+        const last = lastAckMs.get(partition);
+        if (last !== undefined) stats.longestAckGapMs = Math.max(stats.longestAckGapMs, op.time - last);
+        lastAckMs.set(partition, Math.max(last ?? op.time, op.time));
         getOrCreate(acked, partition, () => new Map()).set(value, op);
         if (op.offset !== undefined && op.offset >= 0) {
           observe(partition, op.offset, value);
@@ -356,7 +373,8 @@ export function formatVerdicts(result: CheckResult): string {
   const s = result.stats;
   lines.push(
     `history: ${s.sendsOk} sends ok, ${s.sendsFailed} failed, ${s.sendsUnknown} unknown; ` +
-      `${s.polls} polls read ${s.valuesRead} values (${s.drainedValues} in the final drain)`,
+      `${s.polls} polls read ${s.valuesRead} values (${s.drainedValues} in the final drain); ` +
+      `longest stretch without an acknowledged write to a partition ${(s.longestAckGapMs / 1000).toFixed(1)} s`,
   );
   for (const v of result.verdicts) {
     const status = v.informational ? 'INFO' : v.ok ? 'PASS' : 'FAIL';
