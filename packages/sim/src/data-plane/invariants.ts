@@ -86,11 +86,15 @@ export class DataPlaneInvariants implements BrokerObserver, ProducerObserver {
         b.nodeId,
         Array.from({ length: partitions }, () => 0),
       );
+    const lastIsr = controller.partitions.map((r) => r.isr);
     controller.onPartitionChange((p, registration, why) => {
       this.dirty.add(p);
+      const before = lastIsr[p]!;
+      lastIsr[p] = registration.isr;
       if (why !== 'alter') return;
       // Back in the ISR through AlterPartition: the leader saw it caught up, in its current life.
       for (const id of registration.isr) {
+        if (before.includes(id)) continue;
         const broker = this.broker(id);
         const reg = controller.registration(id);
         if (broker.up && reg !== undefined && reg.incarnation === broker.incarnation) this.impaired[p]!.delete(id);
