@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 
-const TIMEOUT_MS = 3000;
+const TIMEOUT_MS = 8000;
 const BROKER_STATE_RUNNING = 3;
 const live = process.argv.includes('--live');
 
