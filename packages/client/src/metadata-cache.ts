@@ -98,6 +98,9 @@ export function metadataFromWire(res: MetadataResponseWire): ClusterMetadata {
   };
 }
 
+/** How long a Metadata call may stay unanswered before the next node is asked too. */
+const HEDGE_AFTER_MS = 1000;
+
 export interface MetadataCacheOptions {
   bootstrap: readonly string[];
   requestTimeoutMs: number;
@@ -279,24 +282,59 @@ export class MetadataCache {
     if (this.#updateRequested) this.#scheduleRefresh();
   }
 
-  /** Asks the known brokers, then the bootstrap endpoints, in turn; the first answer wins. */
-  async #ask(topics: readonly string[] | null): Promise<MetadataResponseWire> {
+  /**
+   * Asks the known brokers, then the bootstrap endpoints, in turn; the first
+   * answer wins. A node that has not answered within HEDGE_AFTER_MS gets
+   * company (the next node is asked too), so a broker cut off by a network
+   * partition, whose calls only end at request.timeout.ms, does not hold a
+   * refresh for that long.
+   */
+  #ask(topics: readonly string[] | null): Promise<MetadataResponseWire> {
     const nodes = [...new Set([...[...this.#brokers.values()].map((b) => b.endpoint), ...this.#options.bootstrap])];
-    let lastError: unknown;
-    for (let i = 0; i < nodes.length; i++) {
-      const endpoint = nodes[(this.#nextNode + i) % nodes.length]!;
-      try {
-        const res = await this.#client.metadata(endpoint, topics, Date.now() + this.#options.requestTimeoutMs);
-        this.#nextNode = (this.#nextNode + i) % nodes.length;
-        return res;
-      } catch (err) {
-        lastError = err;
-      }
-    }
+    const first = this.#nextNode;
     this.#nextNode++;
-    throw lastError instanceof Error
-      ? lastError
-      : new RaftkaError('NETWORK_EXCEPTION', `no broker of ${nodes.join(',')} answered Metadata`);
+    return new Promise<MetadataResponseWire>((resolve, reject) => {
+      let settled = false;
+      let pending = 0;
+      let next = 0;
+      let lastError: unknown;
+      let hedge: ReturnType<typeof setTimeout> | undefined;
+      const askNext = (): void => {
+        if (settled || next >= nodes.length) return;
+        const i = (first + next++) % nodes.length;
+        pending++;
+        this.#client.metadata(nodes[i]!, topics, Date.now() + this.#options.requestTimeoutMs).then(
+          (res) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(hedge);
+            this.#nextNode = i;
+            resolve(res);
+          },
+          (err: unknown) => {
+            lastError = err;
+            pending--;
+            if (settled) return;
+            if (next < nodes.length) askNext();
+            else if (pending === 0) {
+              settled = true;
+              clearTimeout(hedge);
+              reject(
+                lastError instanceof Error
+                  ? lastError
+                  : new RaftkaError('NETWORK_EXCEPTION', `no broker of ${nodes.join(',')} answered Metadata`),
+              );
+            }
+          },
+        );
+        if (next < nodes.length) {
+          clearTimeout(hedge);
+          hedge = setTimeout(askNext, HEDGE_AFTER_MS);
+          hedge.unref?.();
+        }
+      };
+      askNext();
+    });
   }
 
   close(): void {

@@ -121,6 +121,8 @@ export interface FakeTopic {
 export interface FakeHooks {
   /** Before a Produce is handled; throw to fail the whole request without appending. */
   beforeProduce?(brokerId: number, request: ProduceRequestWire): void | Promise<void>;
+  /** Before a Metadata call is answered (await to hold it). */
+  beforeMetadata?(brokerId: number): void | Promise<void>;
   /** After appending, before answering; throw to lose the answer (the batches stay written). */
   afterProduce?(brokerId: number, request: ProduceRequestWire, response: ProduceResponseWire): void | Promise<void>;
 }
@@ -203,7 +205,10 @@ export class FakeCluster {
       produce: (req) => this.#produce(brokerId, req),
       fetch: (req, cancelled) => this.#fetch(brokerId, req, cancelled),
       listOffsets: async (req) => this.#listOffsets(brokerId, req),
-      metadata: async (req) => this.#metadata(req),
+      metadata: async (req) => {
+        await this.hooks.beforeMetadata?.(brokerId);
+        return this.#metadata(req);
+      },
       initProducerId: async () => ({
         error_code: 0,
         error_message: '',

@@ -381,3 +381,26 @@ describe('Producer.close with a timeout', () => {
     await expect(sent).rejects.toMatchObject({ errorName: 'SHUTTING_DOWN' });
   });
 });
+
+describe('Metadata from a broker that does not answer', () => {
+  it('asks the next broker too instead of waiting for request.timeout.ms', async () => {
+    const c = await start([1, 2]);
+    c.createTopic('t', 1, () => 2);
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    c.hooks.beforeMetadata = (brokerId) => (brokerId === 1 ? held : undefined);
+    const p = new Producer({
+      bootstrap: c.bootstrap,
+      config: { 'request.timeout.ms': 60_000, 'delivery.timeout.ms': 120_000 },
+    });
+    producers.push(p);
+    try {
+      // Broker 1 (asked first) holds Metadata for good; the send still goes through, via broker 2's answer.
+      await expect(p.send({ topic: 't', value: 'v' })).resolves.toMatchObject({ offset: 0 });
+    } finally {
+      release();
+    }
+  });
+});
