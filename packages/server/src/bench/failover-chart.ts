@@ -1,5 +1,5 @@
-// The timeline chart of `raftka bench failover`: under-replicated and
-// offline partitions (top) and acknowledged produce throughput (bottom) over
+// The timeline chart of `raftka bench failover`: under-replicated, under
+// min ISR and offline partitions (top) and acknowledged produce throughput (bottom) over
 // the run, each fault drawn as a labelled vertical rule on both panels.
 // Vega-Lite describes the chart, Vega renders it to SVG headless (no canvas,
 // no browser), and resvg (a Rust renderer shipped as a prebuilt npm package)
@@ -13,6 +13,8 @@ export interface TimelinePoint {
   /** Seconds since the bench started producing. */
   tSeconds: number;
   underReplicated: number;
+  /** Partitions whose ISR is below min.insync.replicas: acks=all writes to them fail with NOT_ENOUGH_REPLICAS. */
+  underMinIsr?: number;
   offline: number;
 }
 
@@ -37,6 +39,7 @@ export interface ChartInput {
 export function timelineSpec(input: ChartInput): vl.TopLevelSpec {
   const partitionRows = input.partitions.flatMap((p) => [
     { t: p.tSeconds, series: 'under-replicated', value: p.underReplicated },
+    ...(p.underMinIsr === undefined ? [] : [{ t: p.tSeconds, series: 'under min ISR', value: p.underMinIsr }]),
     { t: p.tSeconds, series: 'offline', value: p.offline },
   ]);
   const xMax = Math.max(
@@ -82,7 +85,10 @@ export function timelineSpec(input: ChartInput): vl.TopLevelSpec {
                 field: 'series',
                 type: 'nominal',
                 title: null,
-                scale: { domain: ['under-replicated', 'offline'], range: ['#e67e22', '#8e44ad'] },
+                scale: {
+                  domain: ['under-replicated', 'under min ISR', 'offline'],
+                  range: ['#e67e22', '#16a085', '#8e44ad'],
+                },
                 legend: { orient: 'top-right' },
               },
             },

@@ -106,6 +106,7 @@ export interface ScenarioResult {
   controllerFailoverMs?: number;
   fencedAfterMs?: number;
   maxUnderReplicated: number;
+  maxUnderMinIsr: number;
   maxOffline: number;
   /** Probe sends made during the scenario that failed for good, by Kafka error name. */
   failedProduces: number;
@@ -119,6 +120,8 @@ export interface FailoverBenchResult {
   partitions: number;
   replicationFactor: number;
   minInsyncReplicas: number;
+  /** Whether every partition took a write and had a full ISR before the first fault. */
+  steadyBeforeFaults: boolean;
   loadAverageStart: number[];
   loadAverageEnd: number[];
   /** From the SIGKILL of a broker (scenario kill), over the partitions it led. */
@@ -147,6 +150,7 @@ export interface FailoverBenchResult {
 }
 
 const PROBE_MAX_OUTSTANDING = 4;
+const MIN_INSYNC_REPLICAS = 2;
 const THROUGHPUT_BUCKET_MS = 500;
 
 function sleep(ms: number): Promise<void> {
@@ -214,6 +218,9 @@ class ProduceProbe {
   readonly buckets = new Map<number, number>();
   readonly failures: Array<{ sentMs: number; failedMs: number; partition: number; code: string }> = [];
   acked = 0;
+  /** Partitions with at least one acknowledged write. */
+  partitionsAcked = 0;
+  readonly #everAcked: Uint8Array;
   #seq = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watch: { fromMs: number; partitions: Set<number>; firstAckMs: Map<number, number> } | null = null;
@@ -223,6 +230,7 @@ class ProduceProbe {
     this.#partitions = partitions;
     this.#now = now;
     this.#outstanding = new Int32Array(partitions);
+    this.#everAcked = new Uint8Array(partitions);
     this.producer = new Producer({
       bootstrap,
       config: {
@@ -267,6 +275,10 @@ class ProduceProbe {
         () => {
           const t = this.#now();
           this.acked++;
+          if (this.#everAcked[partition] === 0) {
+            this.#everAcked[partition] = 1;
+            this.partitionsAcked++;
+          }
           const b = Math.floor(t / THROUGHPUT_BUCKET_MS);
           this.buckets.set(b, (this.buckets.get(b) ?? 0) + 1);
           const w = this.#watch;
@@ -333,6 +345,7 @@ class ClusterSampler {
             this.timeline.push({
               tSeconds: s.tMs / 1000,
               underReplicated: d.partitions.filter((p) => p.isr.length < p.replicas.length).length,
+              underMinIsr: d.partitions.filter((p) => p.isr.length < MIN_INSYNC_REPLICAS).length,
               offline: d.partitions.filter((p) => p.leader < 0).length,
             });
             for (const l of this.#listeners) l(s);
@@ -494,7 +507,12 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
     const topic = `bench-failover-${Date.now().toString(36)}`;
     const createStart = performance.now();
     await admin.createTopics([
-      { name: topic, numPartitions: o.partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } },
+      {
+        name: topic,
+        numPartitions: o.partitions,
+        replicationFactor: 3,
+        configs: { 'min.insync.replicas': String(MIN_INSYNC_REPLICAS) },
+      },
     ]);
     const describe = async () => {
       const [d] = await admin.describeTopics([topic]);
@@ -523,7 +541,18 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       faults.push({ tSeconds: now() / 1000, label });
       log(`[${(now() / 1000).toFixed(1)} s] ${label}`);
     };
-    // Warm-up: every partition acknowledged once, then a steady stretch for the chart.
+    // Warm-up: every partition acknowledged once and every ISR full, then a steady stretch for the chart.
+    const steady = await sampler.until(
+      (s) =>
+        probe.partitionsAcked === o.partitions &&
+        s.partitions.every((p) => p.leader >= 0 && p.isr.length === p.replicas.length),
+      o.recoveryTimeoutMs,
+    );
+    if (!steady)
+      log(
+        `warm-up: NOT STEADY after ${(o.recoveryTimeoutMs / 1000).toFixed(0)} s: ${probe.partitionsAcked}/${o.partitions} partitions acknowledged a write, ${sampler.timeline.at(-1)?.underReplicated ?? '?'} under-replicated, ${sampler.timeline.at(-1)?.offline ?? '?'} offline; measuring anyway`,
+      );
+    else log(`warm-up: every partition acknowledged a write and every ISR full after ${(now() / 1000).toFixed(1)} s`);
     await sleep(Math.max(2000, o.pauseMs));
     log(`probe: ${probe.acked} records acknowledged in the warm-up (${(probe.acked / (now() / 1000)).toFixed(0)}/s)`);
 
@@ -563,6 +592,7 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       return {
         maxUnderReplicated: Math.max(0, ...pts.map((p) => p.underReplicated)),
         maxOffline: Math.max(0, ...pts.map((p) => p.offline)),
+        maxUnderMinIsr: Math.max(0, ...pts.map((p) => p.underMinIsr ?? 0)),
       };
     };
 
@@ -662,6 +692,7 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       atSeconds: Math.round(fromMs / 100) / 10,
       partitions: 0,
       maxUnderReplicated: 0,
+      maxUnderMinIsr: 0,
       maxOffline: 0,
       failedProduces: 0,
       failedByCode: {},
@@ -682,10 +713,11 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       return r;
     };
     const waitQuiet = async () => {
-      await sampler.until(
+      const quiet = await sampler.until(
         (s) => s.partitions.every((p) => p.leader >= 0 && p.isr.length === p.replicas.length),
         o.recoveryTimeoutMs,
       );
+      if (!quiet) log(`not back to full ISR within ${o.recoveryTimeoutMs} ms; going on`);
       await sleep(o.pauseMs);
     };
 
@@ -706,7 +738,8 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
           `kill: ${led.length} partitions led by broker ${victim}: new leader p50/p99/max ${fmtMs(r.leaderElection)} ms; first write ${fmtMs(r.produceUnavailable)} ms`,
         );
       }
-      if (o.catchUpBytes > 0) await writeCatchUp(bootstrap, topic, o.partitions, o.catchUpBytes, log);
+      if (o.catchUpBytes > 0)
+        await writeCatchUp(bootstrap, topic, o.partitions, o.catchUpBytes, o.recoveryTimeoutMs, log);
       await sleep(o.pauseMs);
       const restartErrors = await brokerErrors();
       const restartMs = now();
@@ -913,7 +946,8 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       cluster: clusterDescription,
       partitions: o.partitions,
       replicationFactor: 3,
-      minInsyncReplicas: 2,
+      minInsyncReplicas: MIN_INSYNC_REPLICAS,
+      steadyBeforeFaults: steady,
       loadAverageStart,
       loadAverageEnd: loadavg().map((v) => Math.round(v * 100) / 100),
       leaderElectionP50Ms: orNull(kill?.leaderElection?.p50Ms),
@@ -968,6 +1002,7 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
     'back in ISR ms p50/p99/max',
     'URP 0 s',
     'max URP',
+    'max <min ISR',
     'max offline',
     'failed sends',
     'other',
@@ -993,6 +1028,7 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
       fmtMs(s.fullIsr),
       s.urpRecoverySeconds === undefined ? '-' : String(s.urpRecoverySeconds),
       String(s.maxUnderReplicated),
+      String(s.maxUnderMinIsr),
       String(s.maxOffline),
       failed.length === 0
         ? String(s.failedProduces)
@@ -1009,6 +1045,10 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
       .trimEnd();
   const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
   out.push('');
+  if (!r.steadyBeforeFaults)
+    out.push(
+      '  WARNING: the cluster never reached a steady state (every partition written, every ISR full) before the faults',
+    );
   for (const t of r.targets)
     out.push(`  ${t.met === null ? 'n/a   ' : t.met ? 'MET   ' : 'MISSED'}  ${t.name}: ${t.value}`);
   out.push('');
@@ -1019,12 +1059,16 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
   return out.join('\n');
 }
 
-/** Writes `bytes` in 64 KiB records round robin over the partitions (acks=all), while a broker is down. */
+/**
+ * Writes `bytes` in 64 KiB records round robin over the partitions (acks=all),
+ * while a broker is down; stops sending after `timeoutMs` (and says so).
+ */
 async function writeCatchUp(
   bootstrap: readonly string[],
   topic: string,
   partitions: number,
   bytes: number,
+  timeoutMs: number,
   log: (line: string) => void,
 ): Promise<void> {
   const recordBytes = 64 * 1024;
@@ -1037,14 +1081,18 @@ async function writeCatchUp(
       'batch.size': 512 * 1024,
       'buffer.memory': 128 * 1024 * 1024,
       'request.timeout.ms': 30_000,
+      'delivery.timeout.ms': Math.max(35_000, timeoutMs),
     },
   });
   const value = Buffer.alloc(recordBytes, 0x61);
   const start = performance.now();
   let failed = 0;
+  let sent = 0;
   try {
     const inFlight = new Set<Promise<void>>();
     for (let i = 0; i < count; i++) {
+      if (performance.now() - start > timeoutMs) break;
+      sent++;
       const p = producer
         .send({ topic, partition: i % partitions, key: null, value })
         .then(
@@ -1062,8 +1110,9 @@ async function writeCatchUp(
     await producer.close();
   }
   const s = (performance.now() - start) / 1000;
+  const written = (sent - failed) * recordBytes;
   log(
-    `catch-up: wrote ${(bytes / 2 ** 20).toFixed(0)} MiB (${count} records of 64 KiB, acks=all) in ${s.toFixed(1)} s = ${(bytes / 1e6 / s).toFixed(0)} MB/s${failed > 0 ? `; ${failed} failed` : ''}`,
+    `catch-up: wrote ${(written / 2 ** 20).toFixed(0)} MiB (${sent - failed} records of 64 KiB, acks=all) in ${s.toFixed(1)} s = ${(written / 1e6 / s).toFixed(0)} MB/s${failed > 0 ? `; ${failed} failed` : ''}${sent < count ? `; gave up after ${timeoutMs} ms (${count - sent} records not sent)` : ''}`,
   );
 }
 
