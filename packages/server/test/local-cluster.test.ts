@@ -40,6 +40,9 @@ describe('LocalCluster', () => {
       'raftka_broker_epoch{node_id="101"} 42',
       'raftka_broker_fenced{node_id="101"} 0',
       'raftka_broker_metadata_last_applied_offset{node_id="101"} 57',
+      'raftka_broker_partition_count{node_id="101"} 6',
+      'raftka_broker_leader_count{node_id="101"} 2',
+      'raftka_broker_under_replicated_partitions{node_id="101"} 1',
     ].join('\n');
     expect(parseBrokerMetrics(101, text)).toEqual({
       brokerId: 101,
@@ -47,6 +50,9 @@ describe('LocalCluster', () => {
       brokerEpoch: 42,
       fenced: false,
       metadataOffset: 57,
+      partitions: 6,
+      leaders: 2,
+      underReplicated: 1,
     });
     expect(parseBrokerMetrics(101, 'raftka_broker_state{node_id="101"} 6').state).toBe('PENDING_CONTROLLED_SHUTDOWN');
   });
