@@ -770,11 +770,34 @@ export class RecordAccumulator {
   resetProducerIdentity(identity: ProducerIdentity): void {
     for (const p of this.#partitions.values()) {
       assert(p.inFlight.size === 0, 'producer identity reset with batches in flight');
+      const keep: ProducerBatch[] = [];
       for (const b of p.batches) {
+        if (b.attempts > 0) {
+          // Sent before under the old id and waiting for a retry: it may be in
+          // the log already. The broker dedupes per producer id, so sending it
+          // again under the new one could store it twice. Its outcome is
+          // unknown, and the caller is told so (Java fails such batches too).
+          this.#close(b);
+          for (const d of b.deliveries) {
+            settle(
+              d,
+              new RaftkaError(
+                'REQUEST_TIMED_OUT',
+                `a batch of ${b.topic}-${b.partition} sent under producer id ${this.#identity?.producerId} may or may not be written: the producer took a new id before it was acknowledged${b.lastErrorMessage ? ` (last error: ${b.lastErrorMessage})` : ''}`,
+              ),
+              undefined,
+            );
+          }
+          b.markDone();
+          this.#release(b.reservedBytes);
+          continue;
+        }
         b.encoded = undefined;
         b.baseSequence = -1;
         b.drainOrder = -1;
+        keep.push(b);
       }
+      p.batches.splice(0, p.batches.length, ...keep);
     }
     this.setProducerIdentity(identity);
   }

@@ -61,6 +61,8 @@ interface PartitionState {
   /** Where to fetch from once the buffer is handed out (past skipped control batches too). */
   nextFetchOffset: number;
   fetchInFlight: boolean;
+  /** The broker the fetch in flight went to (-1: none). */
+  fetchLeader: number;
   retryAtMs: number;
   highWatermark: number;
   logStartOffset: number;
@@ -273,13 +275,16 @@ export class Consumer {
     const nowMs = Date.now();
     const byLeader = new Map<number, PartitionState[]>();
     for (const state of this.#partitions.values()) {
-      if (state.position === undefined || state.fetchInFlight || state.resetTo !== undefined) continue;
+      if (state.position === undefined || state.resetTo !== undefined) continue;
       if (state.error !== undefined || state.bufferedIndex < state.buffered.length || state.retryAtMs > nowMs) continue;
       const p = this.#metadata.partition(state.tp.topic, state.tp.partition);
       if (p === undefined || p.leader < 0 || this.#metadata.broker(p.leader) === undefined) {
         this.#metadata.requestUpdate();
         continue;
       }
+      // A fetch still out to a former leader (cut off, it may hold on until its deadline) does not
+      // hold the partition back: the new leader is asked, and the old answer is judged by position.
+      if (state.fetchInFlight && state.fetchLeader === p.leader) continue;
       if (this.#fetchesInFlight.has(p.leader)) continue;
       let list = byLeader.get(p.leader);
       if (list === undefined) {
@@ -320,6 +325,7 @@ export class Consumer {
         partition_max_bytes: this.settings.maxPartitionFetchBytes,
       });
       s.fetchInFlight = true;
+      s.fetchLeader = leader;
       fetchOffsets.set(tpKey(s.tp), s.position!);
     }
     this.#fetchesInFlight.add(leader);
@@ -335,7 +341,7 @@ export class Consumer {
     this.#client.fetch(broker.endpoint, request, Date.now() + s.fetchMaxWaitMs + s.requestTimeoutMs).then(
       (res) => {
         this.#fetchesInFlight.delete(leader);
-        for (const st of states) st.fetchInFlight = false;
+        for (const st of states) this.#fetchDone(st, leader);
         if (!this.#closed) this.#onFetchResponse(res, fetchOffsets);
         this.#notify();
       },
@@ -343,7 +349,8 @@ export class Consumer {
         this.#fetchesInFlight.delete(leader);
         const retryAtMs = Date.now() + this.settings.retryBackoffMs;
         for (const st of states) {
-          st.fetchInFlight = false;
+          if (st.fetchLeader !== leader) continue;
+          this.#fetchDone(st, leader);
           st.retryAtMs = retryAtMs;
         }
         if (!isRaftkaError(err) || err.retriable || METADATA_REFRESH_ERRORS.has(err.errorName)) {
@@ -354,6 +361,12 @@ export class Consumer {
         this.#notify();
       },
     );
+  }
+
+  #fetchDone(state: PartitionState, leader: number): void {
+    if (state.fetchLeader !== leader) return;
+    state.fetchInFlight = false;
+    state.fetchLeader = -1;
   }
 
   #onFetchResponse(res: FetchResponseWire, fetchOffsets: Map<string, number>): void {
@@ -571,6 +584,7 @@ function newState(tp: TopicPartition): PartitionState {
     bufferedIndex: 0,
     nextFetchOffset: 0,
     fetchInFlight: false,
+    fetchLeader: -1,
     retryAtMs: 0,
     highWatermark: -1,
     logStartOffset: -1,

@@ -151,6 +151,31 @@ describe('Consumer', () => {
     expect(c.brokers.get(2)!.fetchRequests).toBeGreaterThan(0);
   });
 
+  it('moves to the new leader while a fetch to the former one hangs (cut off by a partition)', async () => {
+    const c = await start([1, 2]);
+    c.createTopic('t', 1, () => 1);
+    fill(c, 't', 0, 2, 2);
+    const k = consumer(c, { 'auto.offset.reset': 'earliest', 'request.timeout.ms': 60_000 });
+    const tp = { topic: 't', partition: 0 };
+    k.assign([tp]);
+    expect(values(await pollUntil(k, 2))).toEqual(['v0', 'v1']);
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    c.hooks.beforeFetch = (brokerId) => (brokerId === 1 ? held : undefined);
+    try {
+      await k.poll(100); // a fetch goes to broker 1 and hangs there
+      c.moveLeader('t', 0, 2);
+      fill(c, 't', 0, 1, 1);
+      // The consumer learns the move from metadata (the former leader never answers) and reads on at broker 2.
+      await k.endOffsets([tp]);
+      expect(values(await pollUntil(k, 1, 20_000))).toEqual(['v2']);
+    } finally {
+      release();
+    }
+  });
+
   it('resets per auto.offset.reset on OFFSET_OUT_OF_RANGE, or throws it with none', async () => {
     const c = await start([1]);
     c.createTopic('t', 1);

@@ -121,6 +121,8 @@ export interface FakeTopic {
 export interface FakeHooks {
   /** Before a Produce is handled; throw to fail the whole request without appending. */
   beforeProduce?(brokerId: number, request: ProduceRequestWire): void | Promise<void>;
+  /** Before a Fetch is served (await to hold it, as a broker cut off by a partition would). */
+  beforeFetch?(brokerId: number): void | Promise<void>;
   /** Before a Metadata call is answered (await to hold it). */
   beforeMetadata?(brokerId: number): void | Promise<void>;
   /** After appending, before answering; throw to lose the answer (the batches stay written). */
@@ -329,6 +331,7 @@ export class FakeCluster {
 
   async #fetch(brokerId: number, req: FetchRequestWire, cancelled: Promise<void>): Promise<FetchResponseWire> {
     this.brokers.get(brokerId)!.fetchRequests++;
+    await this.hooks.beforeFetch?.(brokerId);
     const deadline = Date.now() + req.max_wait_ms;
     for (;;) {
       const res = this.#fetchOnce(brokerId, req);
