@@ -89,7 +89,7 @@ export function timelineSpec(input: ChartInput): vl.TopLevelSpec {
                   domain: ['under-replicated', 'under min ISR', 'offline'],
                   range: ['#e67e22', '#16a085', '#8e44ad'],
                 },
-                legend: { orient: 'top-right' },
+                legend: { orient: 'top', direction: 'horizontal' },
               },
             },
           },
