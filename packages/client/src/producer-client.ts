@@ -411,8 +411,13 @@ export class Producer {
       for (const [leader, batches] of byLeader) this.#sendProduce(leader, batches);
     }
     if (accumulator.queuedBatchCount > 0) {
-      const next = accumulator.nextReadyMs();
-      this.#armTimer(next !== undefined && next > nowMs ? next : nowMs + HELD_BACK_TICK_MS);
+      // ready() drains one batch per partition per call: go again at once while that drains anything
+      // (a partition may take more in flight); once nothing drains, wait for an answer or the tick.
+      if (drained.length > 0) this.#wake();
+      else {
+        const next = accumulator.nextReadyMs();
+        this.#armTimer(next !== undefined && next > nowMs ? next : nowMs + HELD_BACK_TICK_MS);
+      }
     }
   }
 

@@ -322,7 +322,7 @@ describe('Producer with several batches of a partition in flight', () => {
     c.hooks.beforeProduce = async () => {
       // The second request (the first one pipelined) is held back, as a large message can be on a
       // multiplexed connection; the two sent right after it arrive first.
-      if (calls++ === 1) await new Promise((r) => setTimeout(r, 50));
+      if (calls++ === 1) await new Promise((r) => setTimeout(r, 200));
     };
     let refused = 0;
     c.hooks.afterProduce = (_broker, _request, response) => {
