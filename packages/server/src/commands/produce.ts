@@ -212,7 +212,7 @@ export function registerDataPlaneCommands(program: Command): void {
     .option('--record-size <bytes>', 'bytes per record value', int, 1024)
     .option('--duration <s>', 'seconds to run', num, 20)
     .option('--num-records <n>', 'stop after this many records instead', int, 0)
-    .option('--throughput <n>', 'cap in records/s (default: no cap)', num, -1)
+    .option('--throughput <n>', 'cap in records/s (-1: no cap)', num, -1)
     .option('--producers <n>', 'producer instances in this process', int, 1)
     .option(
       '--batch-size <bytes>',
