@@ -121,6 +121,7 @@ describe('bench failover, a tiny real run', () => {
     expect(kill.partitions).toBeGreaterThan(0);
     expect(kill.leaderElection.count).toBe(kill.partitions);
     expect(kill.produceUnavailable.missing).toBe(0);
+    expect(kill.leaderKnownToBrokers.count + kill.leaderKnownToBrokers.missing).toBe(kill.partitions);
     expect(restart.fullIsr).toMatchObject({ count: 12, missing: 0 });
     expect(restart.catchUpBytes).toBeGreaterThan(2 ** 20);
     expect(result.probeRecordsAcked).toBeGreaterThan(0);

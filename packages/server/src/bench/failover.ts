@@ -30,9 +30,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Admin, Producer } from '@raftka/client';
+import { Admin, metadataFromWire, Producer } from '@raftka/client';
 import { isRaftkaError } from '@raftka/common';
 import type { PartitionDescription } from '@raftka/metadata';
+import { BrokerDataClient } from '@raftka/transport';
 import { type FaultApplier, LocalClusterApplier } from '../chaos/nemesis.js';
 import { LocalCluster } from '../local-cluster.js';
 import { NetnsNetwork } from '../netns.js';
@@ -94,6 +95,8 @@ export interface ScenarioResult {
   /** Partitions the fault took the leader from (or, for a restart/heal, that had to re-join the ISR). */
   partitions: number;
   leaderElection?: Summary;
+  /** Fault -> every surviving broker's Metadata answer names the new leader (what producers learn). */
+  leaderKnownToBrokers?: Summary;
   produceUnavailable?: Summary;
   /** Per partition, restart or heal -> the broker back in its ISR. */
   fullIsr?: Summary;
@@ -527,6 +530,9 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       `topic ${topic}: ${o.partitions} partitions, RF 3, min.insync.replicas=2, ready in ${((performance.now() - createStart) / 1000).toFixed(1)} s`,
     );
 
+    const brokerEndpoint = new Map((await admin.metadata([topic])).brokers.map((b) => [b.nodeId, b.endpoint]));
+    const dataClient = new BrokerDataClient({});
+    cleanups.push(() => dataClient.close());
     const t0 = performance.now();
     const now = () => performance.now() - t0;
     const sampler = new ClusterSampler(admin, topic, now);
@@ -612,6 +618,34 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
           if (p.leader >= 0 && p.leader !== victim) elected.set(p.partition, s.tMs);
         }
       });
+      // When the surviving brokers' own metadata (what clients are told) shows the new leader.
+      const propagated = new Map<number, number>();
+      const seenBy = new Map<number, Set<number>>();
+      const survivors = [...brokerEndpoint].filter(([id]) => id !== victim);
+      let polling = true;
+      const poller = (async () => {
+        while (polling && propagated.size < led.length) {
+          await Promise.all(
+            survivors.map(async ([id, endpoint]) => {
+              try {
+                const md = metadataFromWire(await dataClient.metadata(endpoint, [topic], Date.now() + 2000));
+                const t = now();
+                for (const p of md.topics[0]?.partitions ?? []) {
+                  if (!ledSet.has(p.partition) || propagated.has(p.partition)) continue;
+                  if (p.leader < 0 || p.leader === victim) continue;
+                  const seen = seenBy.get(p.partition) ?? new Set<number>();
+                  seen.add(id);
+                  seenBy.set(p.partition, seen);
+                  if (seen.size === survivors.length) propagated.set(p.partition, t);
+                }
+              } catch {
+                // Busy or restarting: the next round.
+              }
+            }),
+          );
+          await sleep(20);
+        }
+      })();
       sampler.fast = true;
       const faultMs = now();
       let firstAck = new Map<number, number>();
@@ -626,10 +660,16 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
           off();
           probe.unwatch();
           sampler.fast = false;
+          polling = false;
+          await poller;
           return {
             leaderElection: summarize(
               [...elected.values()].map((t) => t - faultMs),
               led.length - elected.size,
+            ),
+            leaderKnownToBrokers: summarize(
+              [...propagated.values()].map((t) => t - faultMs),
+              led.length - propagated.size,
             ),
             produceUnavailable: summarize(
               [...firstAck.values()].map((t) => t - faultMs),
@@ -735,7 +775,7 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       if (o.scenarios.includes('kill')) {
         await finish(r, faultMs, errorsBefore);
         log(
-          `kill: ${led.length} partitions led by broker ${victim}: new leader p50/p99/max ${fmtMs(r.leaderElection)} ms; first write ${fmtMs(r.produceUnavailable)} ms`,
+          `kill: ${led.length} partitions led by broker ${victim}: new leader p50/p99/max ${fmtMs(r.leaderElection)} ms; known to every broker ${fmtMs(r.leaderKnownToBrokers)} ms; first write ${fmtMs(r.produceUnavailable)} ms`,
         );
       }
       if (o.catchUpBytes > 0)
@@ -1009,6 +1049,7 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
     'target',
     'partitions',
     'new leader ms p50/p99/max',
+    'brokers know ms p50/p99/max',
     'first write ms p50/p99/max',
     'back in ISR ms p50/p99/max',
     'URP 0 s',
@@ -1035,6 +1076,7 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
       s.target,
       String(s.partitions),
       fmtMs(s.leaderElection),
+      fmtMs(s.leaderKnownToBrokers),
       fmtMs(s.produceUnavailable),
       fmtMs(s.fullIsr),
       s.urpRecoverySeconds === undefined ? '-' : String(s.urpRecoverySeconds),
