@@ -218,9 +218,10 @@ export class PartitionLog {
   private generation = 0;
   private pendingFlushes: { endOffset: number; done: boolean; generation: number }[] = [];
   /**
-   * An epoch entry recorded without an fsync (assignEpochStartOffset). It is
-   * written before the recovery point can move past it: recovery rebuilds
-   * epochs from batch headers only above the recovery point.
+   * Epoch entries changed without an fsync (a new leader's epoch, a new epoch
+   * in appended batches, a truncation). They are written before the recovery
+   * point can move past them: recovery rebuilds epochs from batch headers
+   * above the recovery point, so the checkpoint must be right only below it.
    */
   private epochsDirty = false;
   /** The partition state as last written, so an unchanged checkpoint costs no fsync. */
@@ -647,7 +648,8 @@ export class PartitionLog {
         b.partitionLeaderEpoch = leaderEpoch;
         next += delta + 1;
       }
-      this.epochCache.assign(leaderEpoch, (parsed[0] as ScannedBatch).baseOffset);
+      // Not fsynced here: see persistEpochs. The batches are not either.
+      if (this.epochCache.assign(leaderEpoch, (parsed[0] as ScannedBatch).baseOffset, false)) this.epochsDirty = true;
       return this.appendBatches(batches, parsed);
     });
   }
@@ -675,7 +677,11 @@ export class PartitionLog {
         expected = b.lastOffset + 1;
       }
       for (const b of parsed) {
-        if (b.partitionLeaderEpoch >= 0) this.epochCache.assign(b.partitionLeaderEpoch, b.baseOffset);
+        // A follower taking a new epoch on a thousand partitions must not fsync a thousand files in one
+        // fetch answer: the entry is written before the recovery point passes it (persistEpochs).
+        if (b.partitionLeaderEpoch >= 0 && this.epochCache.assign(b.partitionLeaderEpoch, b.baseOffset, false)) {
+          this.epochsDirty = true;
+        }
       }
       return this.appendBatches(batches, parsed);
     });
@@ -984,7 +990,10 @@ export class PartitionLog {
       seg.fsync(this.cache);
       fsyncDir(this.dir);
       const leo = this.logEndOffset;
-      this.epochCache.truncateFromEnd(leo);
+      // The removed entries all start at or above the new recovery point, which
+      // is written durably below; a reopen drops or rebuilds them from there.
+      this.epochCache.truncateFromEnd(leo, false);
+      this.epochsDirty = true;
       this.state.recoveryPoint = Math.min(this.state.recoveryPoint, leo);
       this.state.highWatermark = Math.min(this.state.highWatermark, leo);
       this.state.cleanerOffset = Math.min(this.state.cleanerOffset, leo);

@@ -212,10 +212,44 @@ describe('epoch entries recorded without an fsync', () => {
     const dir = tempDir();
     // Every batch rolls a segment: recovery then scans only the last one.
     const config = { 'segment.bytes': 100 };
+    const first = PartitionLog.open(dir, { config });
+    first.appendAsLeader(batchOf([{ key: 'a', value: '1', timestamp: 1 }]), 1);
+    // A clean close writes the epoch checkpoint ([1@0]): the next open trusts it below the recovery point.
+    first.close();
     const log = PartitionLog.open(dir, { config });
-    log.appendAsLeader(batchOf([{ key: 'a', value: '1', timestamp: 1 }]), 1);
     log.assignEpochStartOffset(4);
     for (let i = 0; i < 3; i++) log.appendAsLeader(batchOf([{ key: 'b', value: `${i}`, timestamp: 2 + i }]), 4);
+    log.flush();
+    log.abandon();
+    const reopened = PartitionLog.open(dir, { config });
+    expect(reopened.leaderEpochEntries()).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 4, startOffset: 1 },
+    ]);
+    reopened.close();
+  });
+
+  it('survive a crash when a follower appended them, once a flush moved the recovery point past them', () => {
+    const dir = tempDir();
+    const config = { 'segment.bytes': 100 };
+    // The leader's bytes: offsets and epochs already stamped, as a fetch answer carries them.
+    const leaderDir = tempDir();
+    const leader = PartitionLog.open(leaderDir, { config });
+    leader.appendAsLeader(batchOf([{ key: 'a', value: '1', timestamp: 1 }]), 1);
+    for (let i = 0; i < 3; i++) leader.appendAsLeader(batchOf([{ key: 'b', value: `${i}`, timestamp: 2 + i }]), 4);
+    let log = PartitionLog.open(dir, { config });
+    let offset = 0;
+    while (offset < leader.logEndOffset) {
+      if (offset === 1) {
+        // A clean close with epoch 1 only: its checkpoint is what the next open trusts.
+        log.close();
+        log = PartitionLog.open(dir, { config });
+      }
+      const read = leader.read(offset, 1 << 20);
+      log.appendAsFollower(Buffer.from(read.records));
+      offset = read.nextOffset;
+    }
+    leader.close();
     log.flush();
     log.abandon();
     const reopened = PartitionLog.open(dir, { config });
