@@ -22,20 +22,26 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Writes `content` to `path` atomically and durably (tmp, fsync, rename, fsync dir). */
-export function writeFileAtomic(path: string, content: Buffer | string): void {
+/**
+ * Writes `content` to `path` atomically and durably (tmp, fsync, rename, fsync
+ * dir). `durable: false` skips both fsyncs: the rename is still atomic, but a
+ * crash may leave the old file, or (on some file systems) an empty one, which
+ * the reader then rejects by its CRC.
+ */
+export function writeFileAtomic(path: string, content: Buffer | string, options: { durable?: boolean } = {}): void {
+  const durable = options.durable ?? true;
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
     const buf = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     let written = 0;
     while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  if (durable) fsyncDir(dirname(path));
 }
 
 export function encodeCheckpoint(kind: string, version: number, lines: string[]): string {

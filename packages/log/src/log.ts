@@ -464,7 +464,7 @@ export class PartitionLog {
     return `${s.highWatermark} ${s.recoveryPoint} ${s.logStartOffset} ${s.cleanerOffset}`;
   }
 
-  private writeState(): void {
+  private writeState(durable = true): void {
     const s = this.state;
     writeFileAtomic(
       join(this.dir, PARTITION_STATE_CHECKPOINT),
@@ -474,6 +474,7 @@ export class PartitionLog {
         `log-start-offset ${s.logStartOffset}`,
         `cleaner-offset ${s.cleanerOffset}`,
       ]),
+      { durable },
     );
     this.writtenState = this.stateText();
   }
@@ -482,7 +483,13 @@ export class PartitionLog {
   checkpointHighWatermark(): void {
     this.storage(() => {
       this.ensureOpen();
-      if (this.writtenState !== this.stateText()) this.writeState();
+      // Not fsynced: a broker checkpoints every partition's HW every few
+      // seconds, and a thousand partitions would cost thousands of fsyncs.
+      // A checkpoint lost in a crash leaves an older HW (a lower bound is
+      // all the HW promises after a restart) or, at worst, a file the CRC
+      // rejects, and then a full recovery. Recovery points are still
+      // written durably (flush, roll, truncation, close).
+      if (this.writtenState !== this.stateText()) this.writeState(false);
     });
   }
 
