@@ -488,6 +488,8 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
     const onSignal = () => {
       cluster?.killAllNow();
       net?.teardown();
+      if (dataDir !== null && process.env.RAFTKA_BENCH_KEEP_DIR !== '1')
+        rmSync(dataDir, { recursive: true, force: true });
       process.exit(130);
     };
     process.once('SIGINT', onSignal);
