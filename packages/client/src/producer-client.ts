@@ -30,11 +30,13 @@ export interface ProducerOptions {
   /** Carried on every request; '' (default) is accepted by any cluster. */
   clusterId?: string;
   /**
-   * Batches of one partition in flight at once (default 1; not a Kafka key).
-   * More pipelines deeper when round trips are slow, but gRPC may deliver a
-   * later call first: with idempotence the broker refuses it
-   * (OUT_OF_ORDER_SEQUENCE_NUMBER) and it is retried behind the earlier one;
-   * without idempotence the records would land out of order, so it stays 1.
+   * Batches of one partition in flight at once (not a Kafka key). Default:
+   * max.in.flight.requests.per.connection, as Kafka's producer pipelines.
+   * Requests go to each broker over one ordered ProduceStream (gRPC would
+   * let a later unary call overtake an earlier one), so they are appended in
+   * the order sent; a partition's first batch still goes alone until it is
+   * acknowledged (a broker without state for the producer takes any first
+   * sequence). 1 disables pipelining.
    */
   maxInFlightPerPartition?: number;
 }
@@ -80,9 +82,13 @@ export class Producer {
     });
     this.settings = this.#core.settings;
     const bootstrap = parseBootstrap(options.bootstrap, this.settings.bootstrapServers);
-    this.#maxInFlightPerPartition = this.settings.enableIdempotence
-      ? Math.max(1, Math.min(options.maxInFlightPerPartition ?? 1, this.settings.maxInFlightRequestsPerConnection))
-      : 1;
+    this.#maxInFlightPerPartition = Math.max(
+      1,
+      Math.min(
+        options.maxInFlightPerPartition ?? this.settings.maxInFlightRequestsPerConnection,
+        this.settings.maxInFlightRequestsPerConnection,
+      ),
+    );
     this.#client = new BrokerDataClient({ clusterId: options.clusterId ?? '' });
     this.#metadata = new MetadataCache(this.#client, {
       bootstrap,
@@ -379,8 +385,8 @@ export class Producer {
       this.#metadata.requestUpdate();
       return false;
     }
-    // One batch per partition in flight: gRPC multiplexes calls on a connection, and a later call's message
-    // can arrive whole before an earlier, larger one, so the per-connection order Kafka relies on is not there.
+    // Up to maxInFlightPerPartition batches in flight (they reach the broker in order on its ProduceStream),
+    // but the first one alone until acknowledged: a broker with no state for this producer takes any first sequence.
     const tp = { topic, partition };
     const inFlight = this.#core.accumulator.inFlightCount(tp);
     if (inFlight > 0 && (inFlight >= this.#maxInFlightPerPartition || !this.#core.accumulator.hasAcknowledged(tp))) {
@@ -437,7 +443,7 @@ export class Producer {
     this.#inFlightByBroker.set(leader, (this.#inFlightByBroker.get(leader) ?? 0) + 1);
     this.#requestsInFlight++;
     const accumulator = this.#core.accumulator;
-    const answer = this.#client.produce(
+    const answer = this.#client.produceOrdered(
       broker.endpoint,
       { acks, timeout_ms: timeoutMs, topics },
       Date.now() + timeoutMs,

@@ -78,7 +78,7 @@ export const PERF_PRODUCE_DEFAULTS: PerfProduceOptions = {
   bufferMemory: 33_554_432,
   compression: 'none',
   producerProperty: [],
-  inFlightPerPartition: 1,
+  inFlightPerPartition: 5,
   reportingIntervalMs: 5000,
 };
 

@@ -224,7 +224,12 @@ export function registerDataPlaneCommands(program: Command): void {
     .option('--buffer-memory <bytes>', 'buffer.memory (bounds records outstanding)', int, 33_554_432)
     .option('--compression <type>', 'compression.type', 'none')
     .option('--producer-property <key=value>', 'any other producer config key (repeatable)', collect, [])
-    .option('--in-flight-per-partition <n>', 'batches of one partition in flight (idempotent producers; 1-5)', int, 1)
+    .option(
+      '--in-flight-per-partition <n>',
+      'batches of one partition in flight (1-5; requests stay ordered per broker)',
+      int,
+      5,
+    )
     .option('--reporting-interval-ms <ms>', 'progress line interval', int, 5000)
     .option('--no-create', 'do not create the topic (it exists)')
     .option('--json', 'print one JSON object as the last line')
