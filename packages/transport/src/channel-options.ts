@@ -29,7 +29,15 @@ export const MESSAGE_OVERHEAD_BYTES = 1024 * 1024;
 export const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
 
 export const KEEPALIVE_TIME_MS = 2_000;
-export const KEEPALIVE_TIMEOUT_MS = 1_000;
+/**
+ * A ping unanswered this long closes the connection, and a closed heartbeat
+ * stream fences a broker at once. 1 s turned every event-loop stall of an
+ * overloaded machine (load average 20-30 on 2 cores) into a fence and a
+ * round of leader moves; 5 s still catches a silent peer well inside
+ * broker.session.timeout.ms (9 s), and a dead process is seen at once anyway
+ * (its kernel closes the socket).
+ */
+export const KEEPALIVE_TIMEOUT_MS = 5_000;
 export const INITIAL_RECONNECT_BACKOFF_MS = 50;
 export const MAX_RECONNECT_BACKOFF_MS = 100;
 
@@ -43,6 +51,9 @@ export function clientChannelOptions(tuning: ChannelTuning): ChannelOptions {
     'grpc.initial_reconnect_backoff_ms': INITIAL_RECONNECT_BACKOFF_MS,
     'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS,
     'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+    // No service-config TXT lookup per host name: where DNS cannot answer it
+    // (containers without an upstream resolver) each lookup stalled ~25 s.
+    'grpc.service_config_disable_resolution': 1,
     // The Raft core resends on its own timers; a transparent retry would only
     // duplicate a request it has already given up on.
     'grpc.enable_retries': 0,
