@@ -45,11 +45,13 @@ export interface BrokerNodeConfig {
   clusterId: string;
   /** controller.quorum.voters; this node must not be one of them. */
   voters: VoterEndpoint[];
-  /** The PLAINTEXT listener: the client port (Admin now, produce/fetch later). */
+  /** The PLAINTEXT listener: the client port (produce, fetch, metadata, Admin). */
   listenHost: string;
   listenPort: number;
   /** Host registered with the controller; default: listenHost, or the host name for 0.0.0.0. */
   advertisedHost?: string;
+  /** Port registered with the controller (advertised.listeners); default or 0: the port actually bound. */
+  advertisedPort?: number;
   /** broker.rack */
   rack: string | null;
   /** metadata.log.dir: the broker keeps its copy of the metadata log here. */
@@ -349,7 +351,10 @@ export class BrokerDriver implements BrokerNode {
       });
     }
     // Register the port actually bound (0 in tests means "any").
-    this.lifecycle.setListeners(this.lifecycle.listeners.map((l) => ({ ...l, port: this.port })));
+    const advertisedPort = this.#config.advertisedPort ?? 0;
+    this.lifecycle.setListeners(
+      this.lifecycle.listeners.map((l) => ({ ...l, port: advertisedPort > 0 ? advertisedPort : this.port })),
+    );
     if (this.#config.metricsPort !== null) {
       this.#metricsServer = await startMetricsServer(
         combinedRegistry([

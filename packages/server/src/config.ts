@@ -68,7 +68,15 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     default: null,
     roles: ['controller', 'broker'],
     description:
-      "Where this node listens, as comma-separated `NAME://host:port`: `CONTROLLER://` for the controller (a voter defaults to its own entry in controller.quorum.voters), `PLAINTEXT://` for a broker's client port (required for the broker role; it serves the Admin service now, produce and fetch later). Host 0.0.0.0 listens everywhere and registers the host name.",
+      "Where this node listens, as comma-separated `NAME://host:port`: `CONTROLLER://` for the controller (a voter defaults to its own entry in controller.quorum.voters), `PLAINTEXT://` for a broker's client port (required for the broker role: produce, fetch, metadata and the Admin service). Host 0.0.0.0 listens everywhere and registers the host name unless advertised.listeners says otherwise.",
+  },
+  {
+    name: 'advertised.listeners',
+    type: 'string',
+    default: null,
+    roles: ['broker'],
+    description:
+      'The `PLAINTEXT://host:port` a broker registers, which clients and other brokers then connect to, when it differs from where it listens (a container behind a published port, a NAT). Unset: the PLAINTEXT listener, with the host name for 0.0.0.0. Port 0 means the port actually bound.',
   },
   {
     name: 'metadata.log.dir',
@@ -364,6 +372,8 @@ export interface NodeConfig {
   logLevel: string;
   /** The broker's client listener (`PLAINTEXT://`), for the broker role; null otherwise. */
   brokerListener: { host: string; port: number } | null;
+  /** advertised.listeners' PLAINTEXT entry; null: register the listener itself. */
+  advertisedListener: { host: string; port: number } | null;
   brokerRack: string | null;
   brokerHeartbeatIntervalMs: number;
   brokerSessionTimeoutMs: number;
@@ -499,6 +509,7 @@ export function resolveConfig(raw: Map<string, string>): NodeConfig {
     metricsHost: get('metrics.host'),
     logLevel: get('log.level'),
     brokerListener: brokerListener && { host: brokerListener.host, port: brokerListener.port },
+    advertisedListener: advertisedListenerOf(get<string | null>('advertised.listeners')),
     brokerRack: get('broker.rack'),
     brokerHeartbeatIntervalMs: get('broker.heartbeat.interval.ms'),
     brokerSessionTimeoutMs: get('broker.session.timeout.ms'),
@@ -602,6 +613,19 @@ function checkRelations(values: Map<string, unknown>, problems: string[]): void 
   }
   const isBroker = roles.includes('broker');
   const isController = roles.includes('controller');
+  const advertised = values.get('advertised.listeners') as string | null;
+  if (advertised !== null) {
+    try {
+      const plaintext = parseListeners(advertised).find((l) => l.name === 'PLAINTEXT');
+      if (plaintext === undefined)
+        problems.push(`advertised.listeners=${advertised}: needs a PLAINTEXT://host:port entry`);
+      else if (plaintext.host === '0.0.0.0' || plaintext.host === '::') {
+        problems.push(`advertised.listeners=${advertised}: advertise a host clients can reach, not ${plaintext.host}`);
+      }
+    } catch (e) {
+      problems.push(`advertised.listeners=${advertised}: ${(e as Error).message}`);
+    }
+  }
   if (isBroker && !parsed.some((l) => l.name === 'PLAINTEXT')) {
     problems.push(
       `node.id=${nodeId} runs a broker, so listeners must include PLAINTEXT://host:port (its client port)${isController ? ', next to CONTROLLER://host:port' : ''}`,
@@ -635,6 +659,12 @@ interface NamedListener {
 }
 
 /** `CONTROLLER://host:port,PLAINTEXT://host:port`, each name at most once. */
+function advertisedListenerOf(text: string | null): { host: string; port: number } | null {
+  if (text === null) return null;
+  const plaintext = parseListeners(text).find((l) => l.name === 'PLAINTEXT');
+  return plaintext === undefined ? null : { host: plaintext.host, port: plaintext.port };
+}
+
 export function parseListeners(text: string): NamedListener[] {
   const out: NamedListener[] = [];
   for (const entry of text

@@ -85,4 +85,26 @@ describe('broker configuration', () => {
     expect(c.listenPort).toBe(9999);
     expect(c.brokerListener).toBeNull();
   });
+
+  it('registers advertised.listeners instead of the listener, and refuses one clients cannot reach', () => {
+    expect(resolve(broker).advertisedListener).toBeNull();
+    const c = resolve([...broker, 'advertised.listeners=PLAINTEXT://broker-101.example:29092']);
+    expect(c.advertisedListener).toEqual({ host: 'broker-101.example', port: 29092 });
+    expect(problemsOf([...broker, 'advertised.listeners=PLAINTEXT://0.0.0.0:29092'])).toMatch(
+      /advertise a host clients can reach/,
+    );
+    expect(problemsOf([...broker, 'advertised.listeners=broker:29092'])).toMatch(/advertised.listeners=broker:29092/);
+  });
+
+  it('gives the data-plane keys their defaults, with log.dirs under metadata.log.dir', () => {
+    const c = resolve(broker);
+    expect(c.logDir).toBe('/tmp/b/partitions');
+    expect(c.replicaLagTimeMaxMs).toBe(30000);
+    expect(c.replicaFetchWaitMaxMs).toBe(500);
+    expect(c.replicaFetchBackoffMs).toBe(50);
+    expect(resolve([...broker, 'log.dirs=/data/logs']).logDir).toBe('/data/logs');
+    expect(problemsOf([...broker, 'replica.fetch.max.bytes=10'])).toMatch(
+      /replica.fetch.max.bytes=10: must be at least 1024/,
+    );
+  });
 });

@@ -65,6 +65,9 @@ function brokerNodeConfig(config: NodeConfig, logger: Logger): BrokerNodeConfig 
     voters: config.voters,
     listenHost: listener.host,
     listenPort: listener.port,
+    ...(config.advertisedListener !== null
+      ? { advertisedHost: config.advertisedListener.host, advertisedPort: config.advertisedListener.port }
+      : {}),
     rack: config.brokerRack,
     metadataLogDir: config.metadataLogDir,
     raft: raftSettings(config),
