@@ -138,6 +138,8 @@ export class ReplicaManager implements ReplicaFetcherHost {
   #tick: NodeJS.Timeout | undefined;
   #lastIsrCheckMs = 0;
   #lastCheckpointMs = 0;
+  #checkpointQueue: Partition[] = [];
+  #checkpointSlice = 1;
   #lastRetentionMs = 0;
   #lastMetricsMs = 0;
   #fetchWaiting = 0;
@@ -1083,10 +1085,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
       if (leader === undefined) continue;
       if (isrCheck || leader.delayedProduceCount > 0) this.#applyEffects(p, leader.onTick(nowMs));
     }
-    if (nowMs - this.#lastCheckpointMs >= this.config.highWatermarkCheckpointIntervalMs) {
-      this.#lastCheckpointMs = nowMs;
-      this.#checkpointHighWatermarks();
-    }
+    this.#checkpointHighWatermarks(nowMs);
     if (nowMs - this.#lastRetentionMs >= this.config.retentionCheckIntervalMs) {
       this.#lastRetentionMs = nowMs;
       this.#enforceRetention();
@@ -1104,8 +1103,22 @@ export class ReplicaManager implements ReplicaFetcherHost {
     }
   }
 
-  #checkpointHighWatermarks(): void {
-    for (const p of this.#partitions.values()) {
+  /**
+   * Every replica's HW is checkpointed once per
+   * replica.high.watermark.checkpoint.interval.ms, a slice of them per tick
+   * (round robin), so a thousand partitions never write a thousand files in
+   * one event-loop turn.
+   */
+  #checkpointHighWatermarks(nowMs: number): void {
+    if (this.#checkpointQueue.length === 0) {
+      if (nowMs - this.#lastCheckpointMs < this.config.highWatermarkCheckpointIntervalMs) return;
+      this.#lastCheckpointMs = nowMs;
+      this.#checkpointQueue = [...this.#partitions.values()];
+      const ticks = Math.max(1, Math.floor(this.config.highWatermarkCheckpointIntervalMs / TICK_MS / 2));
+      this.#checkpointSlice = Math.ceil(this.#checkpointQueue.length / ticks);
+    }
+    for (const p of this.#checkpointQueue.splice(0, this.#checkpointSlice)) {
+      if (p.closed) continue;
       try {
         p.log.checkpointHighWatermark();
       } catch (err) {
