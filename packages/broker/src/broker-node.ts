@@ -488,12 +488,14 @@ export class BrokerDriver implements BrokerNode {
       );
       this.metrics.setState(change.to);
       if (change.to === 'RECOVERY' && this.replicaManager !== undefined) {
-        // Caught up on metadata: the partitions act on the current image, then the broker may be unfenced.
-        const rm = this.replicaManager;
-        rm.start();
-        void rm.whenLogsOpen().then(() => {
-          if (!this.#closed) this.readyToUnfence();
-        });
+        // Caught up on metadata: the partitions act on the current image, and the broker may be
+        // unfenced while their logs open in the background. Kafka keeps a broker fenced until its
+        // logs are loaded; with thousands of partitions that took longer than a restart should
+        // (the bench controller's broker stayed in RECOVERY), and unfencing early only lets the
+        // controller count this broker again: it joins an ISR only once its leader saw it catch up,
+        // which needs the log open.
+        this.replicaManager.start();
+        this.readyToUnfence();
       }
       if (change.to === 'SHUTTING_DOWN') for (const w of this.#shutdownWaiters.splice(0)) w();
     }

@@ -147,6 +147,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
   readonly #pendingCreates = new Map<string, LocalPartition>();
   #createsScheduled = false;
   readonly #logsOpenWaiters: (() => void)[] = [];
+  readonly #pendingProducerLoads: Partition[] = [];
   /** Renamed partition directories waiting to be removed. */
   readonly #pendingDeletes: string[] = [];
   readonly dataClient: BrokerDataClient;
@@ -302,6 +303,23 @@ export class ReplicaManager implements ReplicaFetcherHost {
     return 'follower';
   }
 
+  /** Rebuilds producer state of newly opened logs, in time slices after the opening is done. */
+  #loadProducerStates(started: number): void {
+    // Bounded by the list and the time slice.
+    while (this.#pendingProducerLoads.length > 0 && Date.now() - started < CREATE_SLICE_MS) {
+      const p = this.#pendingProducerLoads.shift() as Partition;
+      if (p.closed) continue;
+      try {
+        p.loadProducerState();
+      } catch (err) {
+        this.#log.warn({ err, partition: p.name }, 'cannot rebuild producer state yet');
+      }
+    }
+    if (this.#pendingProducerLoads.length > 0 && !this.#closed) {
+      setImmediate(() => this.#loadProducerStates(Date.now()));
+    }
+  }
+
   #scheduleCreates(): void {
     if (this.#createsScheduled || this.#pendingCreates.size === 0 || this.#closed) return;
     this.#createsScheduled = true;
@@ -324,6 +342,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
       if (this.#pendingCreates.size === 0) {
         this.#log.info({ partitions: this.#partitions.size }, 'partition logs open');
         for (const w of this.#logsOpenWaiters.splice(0)) w();
+        this.#loadProducerStates(Date.now());
       }
       this.#scheduleCreates();
     });
@@ -360,11 +379,11 @@ export class ReplicaManager implements ReplicaFetcherHost {
       this.#log.warn({ partition: dirName, recovery: log.recovery }, 'log recovery truncated a torn tail');
     }
     p = new Partition(lp.topicId, lp.topicName, lp.partition, log);
-    // Rebuild the idempotent-producer state now, while the log opens (free for
-    // a new one), and keep it current on every append from here on: a broker
+    // Rebuild the idempotent-producer state soon (a background pass; free for
+    // a new log) and keep it current on every append from then on: a broker
     // that becomes leader during a failover then answers at once instead of
     // scanning its log on the first produce.
-    p.loadProducerState();
+    this.#pendingProducerLoads.push(p);
     this.#applyTopicConfig(p);
     this.#partitions.set(key, p);
     return p;
