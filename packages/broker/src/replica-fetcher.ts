@@ -172,6 +172,13 @@ export class ReplicaFetcher {
         if (r.error_code === 0) entry.leaderHighWatermark = r.high_watermark;
         const outcome = this.#host.onFollowerFetchResponse(p, request, r);
         if (outcome === 'backoff') entry.backoffUntilMs = backoffUntil;
+        if (r.records.length > 0) {
+          // The leader fills an answer in request order until replica.fetch.response.max.bytes:
+          // a partition that got data goes to the back of the next request, as Kafka's fetch
+          // sessions do, so a follower catching up on many partitions starves none of them.
+          this.#entries.delete(p.key);
+          this.#entries.set(p.key, entry);
+        }
       }
     }
   }
