@@ -400,8 +400,12 @@ export class RaftDriver {
     // encoded when it is handed over, so observers wait behind voters.
     let observers: RaftMessage[] | undefined;
     for (const message of messages) {
-      if (message.type === 'FetchResponse' && !this.#voterIds.has(message.to)) (observers ??= []).push(message);
-      else this.#sendOne(message);
+      if (message.type === 'FetchResponse' && !this.#voterIds.has(message.to)) {
+        observers ??= [];
+        observers.push(message);
+      } else {
+        this.#sendOne(message);
+      }
     }
     if (observers) for (const message of observers) this.#sendOne(message);
   }

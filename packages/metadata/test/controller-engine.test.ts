@@ -311,7 +311,9 @@ describe('heartbeat priority', () => {
     const { log, engine } = setup();
     activate(log, engine);
     const epochs = [1, 2, 3].map((id) => register(log, engine, id, 0));
-    epochs.forEach((epoch, i) => heartbeat(engine, i + 1, epoch, 10, 0));
+    epochs.forEach((epoch, i) => {
+      heartbeat(engine, i + 1, epoch, 10, 0);
+    });
     log.commitAll(engine, 0);
     engine.createTopics([{ name: 'a', numPartitions: 30, replicationFactor: 3 }], 1, () => {});
     // Two handlers before a commit: the second decides on the first's uncommitted records.
