@@ -7,7 +7,12 @@
 import { readBatchHeader } from '@raftka/codec';
 import type { PartitionLog } from '@raftka/log';
 import type { LocalPartition } from '@raftka/metadata';
-import { FollowerPartitionState, LeaderPartitionState, ProducerStateManager } from '@raftka/replication';
+import {
+  type FollowerLogView,
+  FollowerPartitionState,
+  LeaderPartitionState,
+  ProducerStateManager,
+} from '@raftka/replication';
 
 export type PartitionRole = 'none' | 'leader' | 'follower';
 
@@ -92,6 +97,23 @@ export class Partition {
       this.#producers.replay(h, h.baseOffset, h.maxTimestamp);
       pos += h.sizeBytes;
     }
+  }
+
+  /** The log as the follower core reads it. */
+  logView(): FollowerLogView {
+    const log = this.log;
+    return {
+      get logStartOffset() {
+        return log.logStartOffset;
+      },
+      get logEndOffset() {
+        return log.logEndOffset;
+      },
+      get latestEpoch() {
+        return log.latestEpoch();
+      },
+      endOffsetForEpoch: (epoch: number) => log.endOffsetForEpoch(epoch),
+    };
   }
 
   truncateTo(offset: number): void {

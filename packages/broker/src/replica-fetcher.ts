@@ -104,12 +104,7 @@ export class ReplicaFetcher {
           nextBackoffMs = Math.min(nextBackoffMs, entry.backoffUntilMs);
           continue;
         }
-        const request = state.buildFetch({
-          logStartOffset: p.log.logStartOffset,
-          logEndOffset: p.log.logEndOffset,
-          latestEpoch: p.log.latestEpoch(),
-          endOffsetForEpoch: (e) => p.log.endOffsetForEpoch(e),
-        });
+        const request = state.buildFetch(p.logView());
         sent.push({ entry, state, request });
         let topic = topics.get(p.topicId);
         if (topic === undefined) {

@@ -39,12 +39,13 @@ import {
   MetadataImage,
 } from '@raftka/metadata';
 import type { Logger } from '@raftka/observability';
-import type {
-  AlterPartitionRequest,
-  AlterPartitionResponse,
-  FollowerFetchRequest,
-  LeaderEffects,
-  ProduceCompletion,
+import {
+  type AlterPartitionRequest,
+  type AlterPartitionResponse,
+  checkCurrentLeaderEpoch,
+  type FollowerFetchRequest,
+  type LeaderEffects,
+  type ProduceCompletion,
 } from '@raftka/replication';
 import {
   BrokerDataClient,
@@ -626,18 +627,10 @@ export class ReplicaManager implements ReplicaFetcherHost {
     | { ok: true; baseOffset: number; logStartOffset: number; wait?: Promise<ErrorName> }
     | { ok: false; error: ErrorName; message: string } {
     const p = this.partition(topic, partition);
-    if (p === undefined) {
-      return this.#image.topicIdsByName.has(topic)
-        ? {
-            ok: false,
-            error: 'NOT_LEADER_OR_FOLLOWER',
-            message: `broker ${this.brokerId} has no replica of ${topic}-${partition}`,
-          }
-        : { ok: false, error: 'UNKNOWN_TOPIC_OR_PARTITION', message: `unknown topic-partition ${topic}-${partition}` };
-    }
-    const leader = p.leader;
-    if (leader === undefined) {
-      return { ok: false, error: 'NOT_LEADER_OR_FOLLOWER', message: `broker ${this.brokerId} does not lead ${p.name}` };
+    const leader = p?.leader;
+    if (p === undefined || leader === undefined) {
+      const notLed = this.#notLedHere(this.#image.topicIdsByName.get(topic) ?? '', topic, partition);
+      return { ok: false, error: notLed.error, message: notLed.message };
     }
     const check = leader.checkProduce({ acks });
     if (check !== 'NONE') {
@@ -774,13 +767,9 @@ export class ReplicaManager implements ReplicaFetcherHost {
           keys.push(key);
           const p = this.#partitions.get(key);
           if (p === undefined || p.leader === undefined) {
-            const known = this.#image.partition(topicId, fp.partition);
-            if (known === undefined) {
-              this.#setError(out, 'fetch', 'UNKNOWN_TOPIC_OR_PARTITION', `unknown ${name}-${fp.partition}`);
-            } else {
-              this.#setError(out, 'fetch', 'NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} does not lead it`);
-              out.current_leader = { leader_id: known.leader, leader_epoch: known.leaderEpoch };
-            }
+            const notLed = this.#notLedHere(topicId, name, fp.partition);
+            this.#setError(out, 'fetch', notLed.error, notLed.message);
+            out.current_leader = notLed.currentLeader;
             urgent = true;
             return out;
           }
@@ -854,6 +843,35 @@ export class ReplicaManager implements ReplicaFetcherHost {
    * answering with the first partition and leaving the rest for the next
    * round trip.
    */
+  /**
+   * The answer for a partition this broker does not lead: UNKNOWN_TOPIC_OR_PARTITION
+   * when the image has no such partition, else NOT_LEADER_OR_FOLLOWER with the
+   * leader the image names, so the client need not wait for a metadata refresh.
+   */
+  #notLedHere(
+    topicId: string,
+    topicName: string,
+    partition: number,
+  ): {
+    error: ErrorName;
+    message: string;
+    currentLeader: { leader_id: number; leader_epoch: number } | null;
+  } {
+    const known = this.#image.partition(topicId, partition);
+    if (known === undefined) {
+      return {
+        error: 'UNKNOWN_TOPIC_OR_PARTITION',
+        message: `unknown topic-partition ${topicName}-${partition}`,
+        currentLeader: null,
+      };
+    }
+    return {
+      error: 'NOT_LEADER_OR_FOLLOWER',
+      message: `broker ${this.brokerId} does not lead ${topicName}-${partition} (leader ${known.leader}, epoch ${known.leaderEpoch})`,
+      currentLeader: { leader_id: known.leader, leader_epoch: known.leaderEpoch },
+    };
+  }
+
   #wake(key: string): void {
     const set = this.#waiters.get(key);
     if (set === undefined || set.size === 0) return;
@@ -887,16 +905,11 @@ export class ReplicaManager implements ReplicaFetcherHost {
           };
           const p = this.partition(t.name, lp.partition);
           if (p === undefined || p.leader === undefined) {
-            const known = this.#image.topicIdsByName.has(t.name);
-            this.#setError(
-              out,
-              'list_offsets',
-              known ? 'NOT_LEADER_OR_FOLLOWER' : 'UNKNOWN_TOPIC_OR_PARTITION',
-              `${t.name}-${lp.partition} is not led here`,
-            );
+            const notLed = this.#notLedHere(this.#image.topicIdsByName.get(t.name) ?? '', t.name, lp.partition);
+            this.#setError(out, 'list_offsets', notLed.error, notLed.message);
             return out;
           }
-          const fence = epochCheck(lp.current_leader_epoch, p.leader.leaderEpoch);
+          const fence = checkCurrentLeaderEpoch(lp.current_leader_epoch, p.leader.leaderEpoch);
           if (fence !== 'NONE') {
             this.#setError(out, 'list_offsets', fence, `leader epoch ${lp.current_leader_epoch} vs ${p.leaderEpoch}`);
             return out;
@@ -1051,7 +1064,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
           : {}),
         ...(firstOffset !== undefined ? { firstOffset } : {}),
       },
-      followerLogView(p),
+      p.logView(),
     );
     switch (decision.kind) {
       case 'append': {
@@ -1227,13 +1240,6 @@ export class ReplicaManager implements ReplicaFetcherHost {
 
 const EMPTY = Buffer.alloc(0);
 
-function epochCheck(requestEpoch: number, leaderEpoch: number): ErrorName {
-  if (requestEpoch < 0) return 'NONE';
-  if (requestEpoch < leaderEpoch) return 'FENCED_LEADER_EPOCH';
-  if (requestEpoch > leaderEpoch) return 'UNKNOWN_LEADER_EPOCH';
-  return 'NONE';
-}
-
 function waitErrorMessage(error: ErrorName): string {
   switch (error) {
     case 'REQUEST_TIMED_OUT':
@@ -1245,20 +1251,4 @@ function waitErrorMessage(error: ErrorName): string {
     default:
       return error;
   }
-}
-
-export function followerLogView(p: Partition) {
-  const log = p.log;
-  return {
-    get logStartOffset() {
-      return log.logStartOffset;
-    },
-    get logEndOffset() {
-      return log.logEndOffset;
-    },
-    get latestEpoch() {
-      return log.latestEpoch();
-    },
-    endOffsetForEpoch: (epoch: number) => log.endOffsetForEpoch(epoch),
-  };
 }

@@ -86,6 +86,7 @@ describe('broker data plane', () => {
     await c.createTopic('t', [[101, 102, 103]]);
     expect((await c.produce('t', 0, ['x'], { to: 102 })).error_code).toBe(6); // NOT_LEADER_OR_FOLLOWER
     expect((await c.produce('nope', 0, ['x'], { to: 101 })).error_code).toBe(3); // UNKNOWN_TOPIC_OR_PARTITION
+    expect((await c.produce('t', 7, ['x'], { to: 101 })).error_code).toBe(3); // no partition 7 either
     c.moveLeader('t', 0, 102);
     await until('102 leads', () => c.rm(102).partition('t', 0)?.leader !== undefined);
     expect((await c.fetch('t', 0, 0, { from: 102, epoch: 0 })).error_code).toBe(74); // FENCED_LEADER_EPOCH
