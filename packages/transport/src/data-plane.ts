@@ -190,7 +190,7 @@ function produceStream(clusterId: string, handlers: BrokerDataHandlers, call: Se
     let response: Promise<ProduceResponseWire>;
     try {
       if (request === null) throw new RaftkaError('INVALID_REQUEST', 'a ProduceStream message without a request');
-      if (request.cluster_id !== '') checkClusterId(request, clusterId);
+      checkDataPlaneClusterId(request, clusterId);
       response = handlers.produce(request as unknown as ProduceRequestWire);
     } catch (err) {
       response = Promise.reject(err);
@@ -217,6 +217,14 @@ function produceStream(clusterId: string, handlers: BrokerDataHandlers, call: Se
   });
 }
 
+/**
+ * Kafka clients bootstrap from host:port alone: an empty cluster id is
+ * accepted (the Metadata answer names the cluster), a wrong one is not.
+ */
+function checkDataPlaneClusterId(request: Wire, clusterId: string): void {
+  if (request.cluster_id !== '') checkClusterId(request, clusterId);
+}
+
 function unary(
   clusterId: string,
   body: (request: Wire) => Promise<unknown>,
@@ -224,9 +232,7 @@ function unary(
   return (call, callback) => {
     let response: Promise<unknown>;
     try {
-      // Kafka clients bootstrap from host:port alone: an empty cluster id is
-      // accepted (the Metadata answer names the cluster), a wrong one is not.
-      if (call.request.cluster_id !== '') checkClusterId(call.request, clusterId);
+      checkDataPlaneClusterId(call.request, clusterId);
       response = body(call.request);
     } catch (err) {
       callback(toServiceError(err) as ServiceError);
