@@ -65,6 +65,11 @@ import type { DataPlaneMetrics } from './data-metrics.js';
 import type { MetadataUpdate } from './metadata-publisher.js';
 import { Partition, partitionKey } from './partition.js';
 import { ReplicaFetcher, type ReplicaFetcherHost } from './replica-fetcher.js';
+import {
+  type CheckpointedHighWatermark,
+  readReplicationOffsets,
+  writeReplicationOffsets,
+} from './replication-offset-checkpoint.js';
 
 export interface ReplicaManagerConfig {
   brokerId: number;
@@ -125,6 +130,8 @@ export class ReplicaManager implements ReplicaFetcherHost {
   readonly #partitions = new Map<string, Partition>();
   /** Unassigned logs found on disk at start, by directory name, until the first image says what they are. */
   readonly #onDisk = new Map<string, { topicId: string; dir: string }>();
+  /** HWs from the replication-offset-checkpoint of logs not open yet, by directory name. */
+  readonly #checkpointedHighWatermarks = new Map<string, CheckpointedHighWatermark>();
   readonly #fetchers = new Map<number, ReplicaFetcher>();
   readonly #pendingProduces = new Map<number, PendingProduce>();
   readonly #waiters = new Map<string, Set<FetchWaiter>>();
@@ -139,8 +146,6 @@ export class ReplicaManager implements ReplicaFetcherHost {
   #tick: NodeJS.Timeout | undefined;
   #lastIsrCheckMs = 0;
   #lastCheckpointMs = 0;
-  #checkpointQueue: Partition[] = [];
-  #checkpointSlice = 1;
   #lastRetentionMs = 0;
   #lastMetricsMs = 0;
   #fetchWaiting = 0;
@@ -210,6 +215,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
       this.#log.info({ dir: dirName, topicId: found.topicId }, 'deleting a stray partition directory');
       this.#scheduleDelete(found.dir);
       this.#onDisk.delete(dirName);
+      this.#checkpointedHighWatermarks.delete(dirName);
     }
     this.#applyLocalChanges(changes.leaders, changes.followers, changes.deletes);
     this.#tick = setInterval(() => this.#onTick(), TICK_MS);
@@ -367,11 +373,18 @@ export class ReplicaManager implements ReplicaFetcherHost {
         this.#scheduleDelete(dir);
       }
     }
+    const checkpointed = this.#checkpointedHighWatermarks.get(dirName);
+    this.#checkpointedHighWatermarks.delete(dirName);
     let log: PartitionLog;
     try {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, PARTITION_METADATA_FILE), `version: 0\ntopic_id: ${lp.topicId}\n`);
-      log = PartitionLog.open(dir, { config: this.#logConfig(lp.topicName) });
+      if (found?.topicId !== lp.topicId) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, PARTITION_METADATA_FILE), `version: 0\ntopic_id: ${lp.topicId}\n`);
+      }
+      log = PartitionLog.open(dir, {
+        config: this.#logConfig(lp.topicName),
+        highWatermark: checkpointed?.topicId === lp.topicId ? checkpointed.highWatermark : undefined,
+      });
     } catch (err) {
       this.#log.error({ err, partition: dirName }, 'cannot open the partition log; the replica is offline');
       return undefined;
@@ -449,6 +462,14 @@ export class ReplicaManager implements ReplicaFetcherHost {
       if (!/^.+-\d+$/.test(name) || !existsSync(metaPath)) continue;
       const m = /topic_id:\s*(\S+)/.exec(readFileSync(metaPath, 'utf8'));
       if (m) this.#onDisk.set(name, { topicId: m[1] as string, dir });
+    }
+    try {
+      for (const [dirName, c] of readReplicationOffsets(this.config.logDir)) {
+        if (this.#onDisk.get(dirName)?.topicId === c.topicId) this.#checkpointedHighWatermarks.set(dirName, c);
+      }
+    } catch (err) {
+      // Each log still has the HW of its own last durable state write.
+      this.#log.warn({ err }, 'ignoring a corrupt replication-offset-checkpoint');
     }
   }
 
@@ -1135,27 +1156,25 @@ export class ReplicaManager implements ReplicaFetcherHost {
     }
   }
 
-  /**
-   * Every replica's HW is checkpointed once per
-   * replica.high.watermark.checkpoint.interval.ms, a slice of them per tick
-   * (round robin), so a thousand partitions never write a thousand files in
-   * one event-loop turn.
-   */
+  /** Every replica's HW in one file per replica.high.watermark.checkpoint.interval.ms, as Kafka does. */
   #checkpointHighWatermarks(nowMs: number): void {
-    if (this.#checkpointQueue.length === 0) {
-      if (nowMs - this.#lastCheckpointMs < this.config.highWatermarkCheckpointIntervalMs) return;
-      this.#lastCheckpointMs = nowMs;
-      this.#checkpointQueue = [...this.#partitions.values()];
-      const ticks = Math.max(1, Math.floor(this.config.highWatermarkCheckpointIntervalMs / TICK_MS / 2));
-      this.#checkpointSlice = Math.ceil(this.#checkpointQueue.length / ticks);
-    }
-    for (const p of this.#checkpointQueue.splice(0, this.#checkpointSlice)) {
+    if (nowMs - this.#lastCheckpointMs < this.config.highWatermarkCheckpointIntervalMs) return;
+    this.#lastCheckpointMs = nowMs;
+    this.#writeHighWatermarkCheckpoint();
+  }
+
+  #writeHighWatermarkCheckpoint(): void {
+    const entries: CheckpointedHighWatermark[] = [];
+    for (const p of this.#partitions.values()) {
       if (p.closed) continue;
-      try {
-        p.log.checkpointHighWatermark();
-      } catch (err) {
-        this.#log.warn({ err, partition: p.name }, 'high watermark checkpoint failed');
-      }
+      entries.push({ dirName: p.name, topicId: p.topicId, highWatermark: p.log.highWatermark });
+    }
+    // Logs still waiting to open keep the HW they had.
+    entries.push(...this.#checkpointedHighWatermarks.values());
+    try {
+      writeReplicationOffsets(this.config.logDir, entries);
+    } catch (err) {
+      this.#log.warn({ err }, 'high watermark checkpoint failed');
     }
   }
 
@@ -1226,9 +1245,9 @@ export class ReplicaManager implements ReplicaFetcherHost {
       p.stop();
       this.#wake(p.key);
     }
+    this.#writeHighWatermarkCheckpoint();
     for (const p of this.#partitions.values()) {
       try {
-        p.log.checkpointHighWatermark();
         p.log.close();
       } catch (err) {
         this.#log.warn({ err, partition: p.name }, 'error while closing a log');

@@ -4,10 +4,12 @@
 // error codes of a non-leader and of stale or future leader epochs,
 // idempotent duplicates, ISR shrink and expand, and truncation of a
 // divergent tail after a leader change (logs identical by batch CRC).
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { encodeBatch, readBatchHeader } from '@raftka/codec';
+import { encodeCheckpoint, PARTITION_STATE_CHECKPOINT, readCheckpoint } from '@raftka/log';
 import { afterEach, describe, expect, it } from 'vitest';
+import { REPLICATION_OFFSET_CHECKPOINT, readReplicationOffsets } from '../src/replication-offset-checkpoint.js';
 import { DataPlaneCluster, until } from './data-plane-harness.js';
 
 let cluster: DataPlaneCluster | undefined;
@@ -265,5 +267,32 @@ describe('topic deletion', () => {
     for (const b of [101, 102, 103]) await c.rm(b).whenLogsOpen();
     expect(c.rm(102).partition('gone', 0)?.log.logEndOffset).toBe(0);
     expect((await c.produce('gone', 0, ['new'])).base_offset).toBe(0);
+  });
+
+  it("restores a follower's HW from the log directory's replication-offset-checkpoint after a restart", async () => {
+    const c = await threeBrokers();
+    await c.createTopic('t', [[102, 101]]);
+    expect((await c.produce('t', 0, ['a', 'b', 'c'])).error_code).toBe(0);
+    const follower = () => c.rm(101).partition('t', 0);
+    await until('the follower learns HW 3', () => follower()?.log.highWatermark === 3);
+    const checkpoint = join(c.nodes.get(101)?.dir as string, REPLICATION_OFFSET_CHECKPOINT);
+    await until(
+      'the checkpoint holds HW 3',
+      () => readReplicationOffsets(dirname(checkpoint)).get('t-0')?.highWatermark === 3,
+    );
+    const partitionDir = follower()?.log.dir as string;
+    await c.stopBroker(102);
+    await c.stopBroker(101);
+    // The log's own state file as a crash would leave it: written before the HW moved.
+    const statePath = join(partitionDir, PARTITION_STATE_CHECKPOINT);
+    const lines = (readCheckpoint(statePath, 'raftka-partition-state', 1) as string[]).map((l) =>
+      l.startsWith('high-watermark ') ? 'high-watermark 0' : l,
+    );
+    writeFileSync(statePath, encodeCheckpoint('raftka-partition-state', 1, lines));
+    // Its leader stays down, so only the checkpoint can give the follower its HW back.
+    await c.startBroker(101);
+    expect(follower()?.log.highWatermark).toBe(3);
+    // A topic re-created under the same name would have another id: that line is ignored.
+    expect(readReplicationOffsets(dirname(checkpoint)).get('t-0')?.topicId).toBe('id-t');
   });
 });

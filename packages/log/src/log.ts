@@ -73,6 +73,12 @@ export interface LogOptions {
   now?: () => number;
   /** Recover every segment (CRC-check the whole log) even after a clean shutdown. */
   fullRecovery?: boolean;
+  /**
+   * The HW from the broker's replication-offset-checkpoint, newer than the
+   * one this log last wrote durably: open raises its HW to it (never past the
+   * LEO) without writing anything.
+   */
+  highWatermark?: number;
   /** Test hook: called at each compaction step; throwing from it simulates a crash there. */
   onCompactionStep?: (step: string) => void;
 }
@@ -224,8 +230,6 @@ export class PartitionLog {
    * above the recovery point, so the checkpoint must be right only below it.
    */
   private epochsDirty = false;
-  /** The partition state as last written, so an unchanged checkpoint costs no fsync. */
-  private writtenState: string | undefined;
 
   private constructor(dir: string, options: LogOptions) {
     this.dir = dir;
@@ -246,13 +250,13 @@ export class PartitionLog {
   static open(dir: string, options: LogOptions = {}): PartitionLog {
     mkdirSync(dir, { recursive: true });
     const log = new PartitionLog(dir, options);
-    log.load(options.fullRecovery ?? false);
+    log.load(options.fullRecovery ?? false, options.highWatermark);
     return log;
   }
 
   // ---------------------------------------------------------------- opening
 
-  private load(forceFullRecovery: boolean): void {
+  private load(forceFullRecovery: boolean, checkpointedHighWatermark: number | undefined): void {
     const report = this.recovery;
     report.interruptedCompaction = recoverInterruptedCompaction(this.dir).outcome;
     const names = readdirSync(this.dir);
@@ -357,12 +361,12 @@ export class PartitionLog {
       checkpointed.recoveryPoint === s.recoveryPoint &&
       checkpointed.logStartOffset === s.logStartOffset &&
       checkpointed.cleanerOffset === s.cleanerOffset;
-    if (brandNew) {
-      // Nothing written yet: the first checkpoint or flush writes the state.
-    } else if (!unchanged) {
-      this.writeState();
-    } else {
-      this.writtenState = this.stateText();
+    // A brand-new log has nothing to write yet: its first flush writes the state.
+    if (!brandNew && !unchanged) this.writeState();
+    if (checkpointedHighWatermark !== undefined && checkpointedHighWatermark > s.highWatermark) {
+      // Left unwritten on purpose: the broker's file is the newer record of
+      // it, and the next durable write of this log's state carries it along.
+      s.highWatermark = Math.min(checkpointedHighWatermark, this.logEndOffset);
     }
     if (clean) {
       unlinkSync(markerPath);
@@ -459,12 +463,7 @@ export class PartitionLog {
     };
   }
 
-  private stateText(): string {
-    const s = this.state;
-    return `${s.highWatermark} ${s.recoveryPoint} ${s.logStartOffset} ${s.cleanerOffset}`;
-  }
-
-  private writeState(durable = true): void {
+  private writeState(): void {
     const s = this.state;
     writeFileAtomic(
       join(this.dir, PARTITION_STATE_CHECKPOINT),
@@ -474,23 +473,7 @@ export class PartitionLog {
         `log-start-offset ${s.logStartOffset}`,
         `cleaner-offset ${s.cleanerOffset}`,
       ]),
-      { durable },
     );
-    this.writtenState = this.stateText();
-  }
-
-  /** Persists the high watermark (and the other offsets); the broker calls it periodically. */
-  checkpointHighWatermark(): void {
-    this.storage(() => {
-      this.ensureOpen();
-      // Not fsynced: a broker checkpoints every partition's HW every few
-      // seconds, and a thousand partitions would cost thousands of fsyncs.
-      // A checkpoint lost in a crash leaves an older HW (a lower bound is
-      // all the HW promises after a restart) or, at worst, a file the CRC
-      // rejects, and then a full recovery. Recovery points are still
-      // written durably (flush, roll, truncation, close).
-      if (this.writtenState !== this.stateText()) this.writeState(false);
-    });
   }
 
   // ----------------------------------------------------------------- getters

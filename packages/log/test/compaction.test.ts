@@ -33,7 +33,7 @@ function buildKeyedLog(dir: string, cache = new FileHandleCache(16)): PartitionL
     log.appendAsLeader(batchOf(records, { producerId: i % 2 === 0 ? 7 : -1, compression: i % 3 === 0 ? 1 : 0 }), 1);
   }
   log.updateHighWatermark(log.logEndOffset);
-  log.checkpointHighWatermark();
+  log.flush();
   return log;
 }
 

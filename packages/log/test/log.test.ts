@@ -389,6 +389,30 @@ describe('flush, checkpoints and clean shutdown', () => {
     again.close();
   });
 
+  it("raises the HW to the broker's checkpointed one at open, never past the LEO and without writing", () => {
+    const dir = tempDir();
+    const log = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
+    log.appendAsLeader(valuesBatch(10), 0);
+    log.updateHighWatermark(4);
+    log.close();
+    const stateBefore = readFileSync(join(dir, PARTITION_STATE_CHECKPOINT), 'utf8');
+    const raised = PartitionLog.open(dir, { fileCache: new FileHandleCache(8), highWatermark: 7 });
+    expect(raised.highWatermark).toBe(7);
+    // The hint is the newer record; the log's own state file is left alone.
+    expect(readFileSync(join(dir, PARTITION_STATE_CHECKPOINT), 'utf8')).toBe(stateBefore);
+    raised.close();
+    expect(PartitionLog.open(dir, { fileCache: new FileHandleCache(8), highWatermark: 99 }).highWatermark).toBe(10);
+  });
+
+  it('keeps its own HW when the checkpointed one is older', () => {
+    const dir = tempDir();
+    const log = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
+    log.appendAsLeader(valuesBatch(10), 0);
+    log.updateHighWatermark(8);
+    log.close();
+    expect(PartitionLog.open(dir, { fileCache: new FileHandleCache(8), highWatermark: 3 }).highWatermark).toBe(8);
+  });
+
   it('ignores a leftover temp checkpoint and survives a torn epoch checkpoint', () => {
     const dir = tempDir();
     const log = PartitionLog.open(dir, { fileCache: new FileHandleCache(8) });
