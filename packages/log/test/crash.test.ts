@@ -280,4 +280,48 @@ describe('epoch entries recorded without an fsync', () => {
     expect(reopened.recovery.truncationReason).toBeUndefined();
     reopened.close();
   });
+
+  it('an intact recovery writes nothing: the scanned tail stays unflushed until the next flush, across a second crash', () => {
+    const dir = tempDir();
+    const log = PartitionLog.open(dir, { config: CONFIG });
+    for (let i = 0; i < 6; i++) log.appendAsLeader(valuesBatch(2, `a${i}-`), 1);
+    log.flush();
+    const flushedTo = log.logEndOffset;
+    log.assignEpochStartOffset(3);
+    for (let i = 0; i < 6; i++) log.appendAsLeader(valuesBatch(2, `b${i}-`), 3);
+    log.abandon();
+    const files = () =>
+      Object.fromEntries(
+        readdirSync(dir)
+          .filter((f) => f.endsWith('checkpoint'))
+          .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+      );
+    const before = files();
+    const first = PartitionLog.open(dir, { config: CONFIG });
+    expect(first.recovery.recoveredFrom).toBeDefined();
+    expect(first.recovery.truncationReason).toBeUndefined();
+    expect(first.logEndOffset).toBe(24);
+    expect(first.recoveryPoint).toBe(flushedTo);
+    expect(files()).toEqual(before);
+    // The epoch learned from the batches is in memory, and is written before the recovery point passes it.
+    expect(first.leaderEpochEntries()).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 3, startOffset: 12 },
+    ]);
+    const values = readAll(first).map((r) => r.value);
+    expect(values).toHaveLength(24);
+    first.abandon();
+    const second = PartitionLog.open(dir, { config: CONFIG });
+    expect(readAll(second).map((r) => r.value)).toEqual(values);
+    second.flush();
+    expect(second.recoveryPoint).toBe(24);
+    second.abandon();
+    const third = PartitionLog.open(dir, { config: CONFIG });
+    expect(third.recovery.recoveredFrom).toBe(third.segmentInfos().at(-1)?.baseOffset);
+    expect(third.leaderEpochEntries()).toEqual([
+      { epoch: 1, startOffset: 0 },
+      { epoch: 3, startOffset: 12 },
+    ]);
+    third.close();
+  });
 });
