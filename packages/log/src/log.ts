@@ -312,6 +312,8 @@ export class PartitionLog {
     if (this.segments.length > 0 && !epochsLoaded) fullRecovery = true;
 
     const brandNew = this.segments.length === 0 && checkpointed === undefined && !epochsLoaded;
+    // A brand-new log has nothing to write yet: its first flush writes the state.
+    let skipStateWrite = brandNew;
     if (this.segments.length === 0) {
       const start = checkpointed?.logStartOffset ?? 0;
       this.segments.push(Segment.create(this.dir, start, this.now()));
@@ -333,8 +335,10 @@ export class PartitionLog {
       // After a process crash the scan usually finds every byte intact (the
       // page cache outlived the process). Such a recovery changes nothing on
       // disk, so it writes nothing: the scanned bytes count as unflushed, the
-      // recovery point stays, and the next flush makes both durable. A
-      // restarted broker with a thousand logs saves three fsyncs per log.
+      // recovery point stays (0 for a log never flushed), and the next flush
+      // makes both durable. A restarted broker with a thousand logs saves
+      // three fsyncs per log. A cut, a corrupt checkpoint, or a clean
+      // shutdown whose tail did not frame are made durable at once.
       let durableRecovery = false;
       if (needRecovery) {
         const recoveryPoint = fullRecovery || checkpointed === undefined ? 0 : checkpointed.recoveryPoint;
@@ -344,9 +348,11 @@ export class PartitionLog {
           checkpointed !== undefined && this.config.cleanupPolicy === 'delete' ? checkpointed.cleanerOffset : undefined;
         const epochsBefore = JSON.stringify(this.epochCache.all());
         const cut = this.recoverFrom(recoveryPoint, denseFrom);
-        durableRecovery = cut || fullRecovery || checkpointed === undefined;
+        durableRecovery = cut || clean || report.corruptCheckpoints.length > 0;
         if (durableRecovery) this.flushSegmentsAndDir();
         else if (JSON.stringify(this.epochCache.all()) !== epochsBefore) this.epochsDirty = true;
+        // A log never flushed has no state file, and an intact scan is no reason to write one.
+        if (!durableRecovery && checkpointed === undefined) skipStateWrite = true;
       }
       const first = (this.segments[0] as Segment).baseOffset;
       const leo = this.logEndOffset;
@@ -370,8 +376,7 @@ export class PartitionLog {
       checkpointed.recoveryPoint === s.recoveryPoint &&
       checkpointed.logStartOffset === s.logStartOffset &&
       checkpointed.cleanerOffset === s.cleanerOffset;
-    // A brand-new log has nothing to write yet: its first flush writes the state.
-    if (!brandNew && !unchanged) this.writeState();
+    if (!skipStateWrite && !unchanged) this.writeState();
     if (checkpointedHighWatermark !== undefined && checkpointedHighWatermark > s.highWatermark) {
       // Left unwritten on purpose: the broker's file is the newer record of
       // it, and the next durable write of this log's state carries it along.

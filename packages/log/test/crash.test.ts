@@ -269,7 +269,12 @@ describe('epoch entries recorded without an fsync', () => {
     const reopened = PartitionLog.open(dir);
     expect(reopened.logEndOffset).toBe(1);
     expect(reopened.leaderEpochEntries()).toEqual([{ epoch: 2, startOffset: 0 }]);
-    reopened.close();
+    // An intact scan of a never-flushed log writes no checkpoint: nothing below offset 0 was promised.
+    expect(readdirSync(dir).filter((f) => f.endsWith('checkpoint'))).toEqual([]);
+    reopened.abandon();
+    const again = PartitionLog.open(dir);
+    expect(again.leaderEpochEntries()).toEqual([{ epoch: 2, startOffset: 0 }]);
+    again.close();
   });
 
   it('a brand-new log abandoned before any write reopens empty', () => {
