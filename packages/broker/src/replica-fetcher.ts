@@ -46,6 +46,9 @@ export class ReplicaFetcher {
   #stopped = false;
   /** Resolves the idle wait when a partition is added or the fetcher stops. */
   #kick: (() => void) | undefined;
+  /** Cancels the fetch in flight, if any. */
+  #inFlight: AbortController | undefined;
+  #resendScheduled = false;
 
   constructor(host: ReplicaFetcherHost, leaderId: number, logger: Logger) {
     this.#host = host;
@@ -66,6 +69,18 @@ export class ReplicaFetcher {
     this.#entries.set(p.key, { partition: p, backoffUntilMs: 0, leaderHighWatermark: -1 });
     this.#running ??= this.#run();
     this.#kick?.();
+    // The long poll in flight does not carry this partition, and on a quiet
+    // leader it may wait replica.fetch.wait.max.ms before answering: after a
+    // failover that wait would hold up every acks=all write to the partitions
+    // that just moved. Re-send at once instead (once per burst of adds: a
+    // leader change adds hundreds in one metadata batch).
+    if (this.#inFlight !== undefined && !this.#resendScheduled) {
+      this.#resendScheduled = true;
+      queueMicrotask(() => {
+        this.#resendScheduled = false;
+        this.#inFlight?.abort();
+      });
+    }
   }
 
   remove(p: Partition): void {
@@ -139,20 +154,26 @@ export class ReplicaFetcher {
         topics: [...topics.values()],
       };
       let answer: Awaited<ReturnType<BrokerDataClient['fetch']>>;
+      const inFlight = new AbortController();
+      this.#inFlight = inFlight;
       try {
         answer = await this.#client.fetch(
           endpoint,
           wire,
           Date.now() + config.replicaFetchWaitMaxMs + config.requestTimeoutMs,
+          inFlight.signal,
         );
       } catch (err) {
         if (this.#stopped) break;
+        if (inFlight.signal.aborted) continue; // cancelled by add(): ask again with the new partitions
         this.#log.debug(
           { err: isRaftkaError(err) ? err.message : String(err), endpoint },
           'fetch from the leader failed; backing off',
         );
         await this.#idle(config.replicaFetchBackoffMs);
         continue;
+      } finally {
+        this.#inFlight = undefined;
       }
       if (this.#stopped) break;
       const byKey = new Map<string, FetchPartitionResponseWire>();

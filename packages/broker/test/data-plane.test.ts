@@ -295,4 +295,22 @@ describe('topic deletion', () => {
     // A topic re-created under the same name would have another id: that line is ignored.
     expect(readReplicationOffsets(dirname(checkpoint)).get('t-0')?.topicId).toBe('id-t');
   });
+
+  it('re-sends a follower long poll at once when a partition joins its fetcher, instead of after replica.fetch.wait.max.ms', async () => {
+    // A long poll that is never answered early: without the re-send the new partition's acks=all write times out.
+    cluster = new DataPlaneCluster({
+      replicaFetchWaitMaxMs: 30_000,
+      requestTimeoutMs: 30_000,
+      replicaLagTimeMaxMs: 30_000,
+    });
+    const c = cluster;
+    await c.start([101, 102]);
+    await c.createTopic('quiet', [[101, 102]]);
+    expect((await c.produce('quiet', 0, ['x'])).error_code).toBe(0);
+    // Give 102's fetcher time to park its next long poll on 101 (nothing more is written to 'quiet').
+    await new Promise((r) => setTimeout(r, 300));
+    await c.createTopic('joined', [[101, 102]]);
+    const r = await c.produce('joined', 0, ['y'], { timeoutMs: 10_000 });
+    expect(r.error_code).toBe(0);
+  });
 });

@@ -276,8 +276,9 @@ export class BrokerDataClient {
     return this.#call<ProduceResponseWire>(endpoint, 'Produce', request, deadlineMs);
   }
 
-  fetch(endpoint: string, request: Omit<FetchRequestWire, 'cluster_id'>, deadlineMs: number) {
-    return this.#call<FetchResponseWire>(endpoint, 'Fetch', request, deadlineMs);
+  /** `signal` cancels the call (a follower re-sends a long poll when its partition set changed). */
+  fetch(endpoint: string, request: Omit<FetchRequestWire, 'cluster_id'>, deadlineMs: number, signal?: AbortSignal) {
+    return this.#call<FetchResponseWire>(endpoint, 'Fetch', request, deadlineMs, signal);
   }
 
   listOffsets(endpoint: string, request: Omit<ListOffsetsRequestWire, 'cluster_id'>, deadlineMs: number) {
@@ -321,11 +322,11 @@ export class BrokerDataClient {
     this.#clients.close();
   }
 
-  async #call<T>(endpoint: string, method: string, request: object, deadlineMs: number, metadata?: Metadata) {
+  async #call<T>(endpoint: string, method: string, request: object, deadlineMs: number, signal?: AbortSignal) {
     try {
       const res = await this.#clients.unary(endpoint, method, { ...request, cluster_id: this.#clusterId } as Wire, {
         deadlineMs,
-        metadata,
+        signal,
       });
       return res as unknown as T;
     } catch (err) {

@@ -56,7 +56,7 @@ export class ServiceClients {
     endpoint: string,
     method: string,
     request: Wire,
-    options: { deadlineMs: number; metadata?: Metadata },
+    options: { deadlineMs: number; metadata?: Metadata; signal?: AbortSignal },
   ): Promise<Wire> {
     let client: Client;
     try {
@@ -67,9 +67,15 @@ export class ServiceClients {
     const fn = (client as unknown as Record<string, UnaryFn | undefined>)[method];
     assert(typeof fn === 'function', () => `${this.#service} has no client method ${method}`);
     return new Promise<Wire>((resolve, reject) => {
-      fn.call(client, request, options.metadata ?? new Metadata(), { deadline: options.deadlineMs }, (err, res) =>
-        err ? reject(err) : resolve(res ?? {}),
-      );
+      const call = fn.call(
+        client,
+        request,
+        options.metadata ?? new Metadata(),
+        { deadline: options.deadlineMs },
+        (err, res) => (err ? reject(err) : resolve(res ?? {})),
+      ) as { cancel(): void };
+      // Cancelling makes the callback fail with CANCELLED, and the server sees the call cancelled.
+      options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   }
 
