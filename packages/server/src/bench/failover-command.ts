@@ -1,8 +1,8 @@
 // `raftka bench failover` as the CLI calls it: options from the command line
-// to FailoverBenchOptions, a DockerApplier for a running docker compose
-// cluster, the JSON object as the last line with --json.
+// to FailoverBenchOptions, a ComposeFaultApplier (Docker Engine API) for a
+// running docker compose cluster, the JSON object as the last line with --json.
 import { Admin } from '@raftka/client';
-import { DockerApplier } from '../chaos/nemesis.js';
+import { ComposeFaultApplier } from './docker-engine.js';
 import { type FailoverBenchResult, parseBytes, parseScenarios, runFailoverBench } from './failover.js';
 
 export interface FailoverCommandOptions {
@@ -29,12 +29,12 @@ export async function runFailoverCommand(opts: FailoverCommandOptions): Promise<
     .map((s) => s.trim())
     .filter(Boolean);
   let admin: Admin | undefined;
-  let applier: DockerApplier | undefined;
+  let applier: ComposeFaultApplier | undefined;
   if (opts.dockerProject !== undefined) {
     if (bootstrap === undefined) throw new Error('--docker-project needs --bootstrap (a published broker port)');
     const a = new Admin({ bootstrap, requestTimeoutMs: 2000, retryTimeoutMs: 5000 });
     admin = a;
-    applier = new DockerApplier({
+    applier = await ComposeFaultApplier.connect({
       project: opts.dockerProject,
       network: opts.dockerNetwork ?? `${opts.dockerProject}_raftka`,
       controllerIds: [1, 2, 3],

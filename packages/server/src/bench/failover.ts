@@ -106,6 +106,8 @@ export interface ScenarioResult {
   catchUpBytes?: number;
   catchUpMBps?: number;
   controlledShutdownMs?: number;
+  /** Docker: the broker container's exit code after the SIGTERM (0 = controlled shutdown complete). */
+  shutdownExitCode?: number | null;
   controllerFailoverMs?: number;
   fencedAfterMs?: number;
   maxUnderReplicated: number;
@@ -155,6 +157,11 @@ export interface FailoverBenchResult {
 const PROBE_MAX_OUTSTANDING = 4;
 const MIN_INSYNC_REPLICAS = 2;
 const THROUGHPUT_BUCKET_MS = 500;
+
+/** An applier that can stop a node without starting it again (the Docker one): the shutdown scenario then measures the restart too. */
+function isStoppable(a: FaultApplier): a is FaultApplier & { stop(id: number): Promise<number | null> } {
+  return typeof (a as { stop?: unknown }).stop === 'function';
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -818,6 +825,10 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       if (cluster !== null) {
         await cluster.signal(victim, 'SIGTERM', 60_000);
         r.controlledShutdownMs = Math.round(now() - faultMs);
+      } else if (isStoppable(a)) {
+        // Docker: SIGTERM and wait for the exit without blocking the sampler; exit 0 = controlled shutdown complete.
+        r.shutdownExitCode = await a.stop(victim);
+        r.controlledShutdownMs = Math.round(now() - faultMs);
       } else {
         await a.restart(victim);
         restarted = true;
@@ -835,7 +846,7 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       }
       await finish(r, faultMs, errorsBefore);
       log(
-        `shutdown: broker ${victim} exited after ${r.controlledShutdownMs ?? '-'} ms; ${led.length} partitions: new leader ${fmtMs(r.leaderElection)} ms, first write ${fmtMs(r.produceUnavailable)} ms`,
+        `shutdown: broker ${victim} exited after ${r.controlledShutdownMs ?? '-'} ms${r.shutdownExitCode === undefined ? '' : ` with status ${r.shutdownExitCode ?? '?'}`}; ${led.length} partitions: new leader ${fmtMs(r.leaderElection)} ms, first write ${fmtMs(r.produceUnavailable)} ms`,
       );
       await waitQuiet();
     }
@@ -1066,7 +1077,10 @@ export function formatFailoverTable(r: FailoverBenchResult): string {
     if (s.skipped) other.push(`skipped: ${s.skipped}`);
     if (s.controllerFailoverMs !== undefined) other.push(`new controller ${s.controllerFailoverMs} ms`);
     if (s.fencedAfterMs !== undefined) other.push(`fenced ${s.fencedAfterMs} ms`);
-    if (s.controlledShutdownMs !== undefined) other.push(`exit ${s.controlledShutdownMs} ms`);
+    if (s.controlledShutdownMs !== undefined)
+      other.push(
+        `exit ${s.controlledShutdownMs} ms${s.shutdownExitCode === undefined ? '' : ` (status ${s.shutdownExitCode ?? '?'})`}`,
+      );
     if (s.unfencedAfterMs !== undefined) other.push(`unfenced ${s.unfencedAfterMs} ms`);
     if (s.catchUpBytes !== undefined)
       other.push(`fetched ${(s.catchUpBytes / 1e6).toFixed(0)} MB at ${s.catchUpMBps ?? '-'} MB/s`);
