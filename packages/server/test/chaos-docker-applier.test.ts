@@ -69,7 +69,7 @@ exit 0
       'docker compose -p rk unpause controller-2',
       'docker network disconnect rk_raftka cid-broker-103',
       'nsenter -t 4242 -n nft -f -',
-      'docker network connect rk_raftka cid-broker-103',
+      'docker network connect --ip 10.126.0.22 --alias broker-103 rk_raftka cid-broker-103',
       'nsenter -t 4242 -n nft delete table inet raftka_chaos',
     ]);
     expect(await a.activeController()).toBe(2);

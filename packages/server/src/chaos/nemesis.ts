@@ -253,7 +253,8 @@ export class DockerApplier implements FaultApplier {
   readonly #o: DockerApplierOptions;
   readonly #firewall: Firewall | null;
   readonly #cutNodes = new Set<number>();
-  readonly #disconnected = new Set<number>();
+  /** Nodes taken off the network, with the address to reconnect them at. */
+  readonly #disconnected = new Map<number, string>();
   readonly #paused = new Set<number>();
   #composeCommand: string[] | null;
 
@@ -358,13 +359,18 @@ export class DockerApplier implements FaultApplier {
   }
 
   async isolate(id: number): Promise<void> {
+    // Reconnected without --ip the node would get another address, but it listens on (and the
+    // others dial) its fixed one; without --alias its service name would no longer resolve.
+    const address = this.#address(id);
     run('docker', ['network', 'disconnect', this.#o.network ?? `${this.#o.project}_default`, this.#container(id)]);
-    this.#disconnected.add(id);
+    this.#disconnected.set(id, address);
   }
 
   async healNetwork(): Promise<void> {
-    for (const id of this.#disconnected) {
-      run('docker', ['network', 'connect', this.#o.network ?? `${this.#o.project}_default`, this.#container(id)]);
+    for (const [id, address] of this.#disconnected) {
+      const net = this.#o.network ?? `${this.#o.project}_default`;
+      const ip = address === '' ? [] : ['--ip', address];
+      run('docker', ['network', 'connect', ...ip, '--alias', this.#service(id), net, this.#container(id)]);
     }
     this.#disconnected.clear();
     for (const id of this.#cutNodes) this.#firewall?.clear(this.#enter(id));
