@@ -221,8 +221,13 @@ ts(
 );
 ts(
   'Active controller',
-  'raftka_controller_active_controller_count per controller: a step shows a controller failover.',
-  [['raftka_controller_active_controller_count', 'controller {{node_id}}']],
+  'raftka_controller_active_controller_count per controller: a step shows a controller failover. Brokers export the gauge too (always 0, as observers of the quorum); only voters are shown.',
+  [
+    [
+      'raftka_controller_active_controller_count and on (node_id) (raftka_raft_current_state{state="observer"} == 0)',
+      'controller {{node_id}}',
+    ],
+  ],
   { step: true },
 );
 ts(
@@ -279,10 +284,10 @@ flush(8);
 row('Metadata quorum');
 ts(
   'Metadata commit latency',
-  'Raft commit latency of the metadata log on the active controller.',
+  'Raft commit latency of the metadata log on the active controller. Only the quorum leader observes it; the idle series of the other nodes (NaN) are left out.',
   [
     [
-      'histogram_quantile(0.99, sum by (le, node_id) (rate(raftka_raft_commit_latency_seconds_bucket[1m])))',
+      'histogram_quantile(0.99, sum by (le, node_id) (rate(raftka_raft_commit_latency_seconds_bucket[1m]))) >= 0',
       'p99, node {{node_id}}',
     ],
   ],
