@@ -148,7 +148,9 @@ export class ReplicaFetcher {
       const wire: Omit<FetchRequestWire, 'cluster_id'> = {
         replica_id: config.brokerId,
         replica_epoch: config.controller.brokerEpoch(),
-        max_wait_ms: config.replicaFetchWaitMaxMs,
+        // A partition backing off is not in this request: the long poll must not outlast its
+        // backoff, or a follower that asked a new leader too early waits out replica.fetch.wait.max.ms.
+        max_wait_ms: Math.max(0, Math.min(config.replicaFetchWaitMaxMs, nextBackoffMs - now)),
         min_bytes: config.replicaFetchMinBytes,
         max_bytes: config.replicaFetchResponseMaxBytes,
         topics: [...topics.values()],

@@ -144,19 +144,37 @@ export class DataPlaneCluster {
     return `127.0.0.1:${this.nodes.get(id)?.port}`;
   }
 
-  /** Replays records into the image and publishes it to every running broker. */
+  /** Brokers whose metadata is held back (a slow observer), with the updates they have not seen. */
+  readonly #held = new Map<number, { delta: MetadataDelta; image: MetadataImage }[]>();
+
+  /** Replays records into the image and publishes it to every running broker not held back. */
   commit(records: readonly MetadataRecord[]): void {
     const delta = new MetadataDelta(this.image);
     for (const r of records) delta.replay(r, this.#offset++);
     this.image = delta.apply();
     for (const node of this.nodes.values()) {
-      node.rm?.onMetadataUpdate({
-        delta,
-        image: this.image,
-        changes: localChanges(delta, this.image, node.id),
-        fromSnapshot: false,
-      });
+      const held = this.#held.get(node.id);
+      if (held !== undefined) held.push({ delta, image: this.image });
+      else this.#publish(node, delta, this.image);
     }
+  }
+
+  /** From now on `id` sees no metadata until release(id): it lags behind the others. */
+  hold(id: number): void {
+    this.#held.set(id, []);
+  }
+
+  /** Delivers what a held broker missed, in order, as its observer would on catching up. */
+  release(id: number): void {
+    const held = this.#held.get(id) ?? [];
+    this.#held.delete(id);
+    const node = this.nodes.get(id);
+    if (node === undefined) return;
+    for (const { delta, image } of held) this.#publish(node, delta, image);
+  }
+
+  #publish(node: Node, delta: MetadataDelta, image: MetadataImage): void {
+    node.rm?.onMetadataUpdate({ delta, image, changes: localChanges(delta, image, node.id), fromSnapshot: false });
   }
 
   async createTopic(

@@ -313,4 +313,25 @@ describe('topic deletion', () => {
     const r = await c.produce('joined', 0, ['y'], { timeoutMs: 10_000 });
     expect(r.error_code).toBe(0);
   });
+
+  it('does not let a long poll outlast the backoff of a partition that asked its new leader too early', async () => {
+    cluster = new DataPlaneCluster({
+      replicaFetchWaitMaxMs: 30_000,
+      requestTimeoutMs: 30_000,
+      replicaLagTimeMaxMs: 30_000,
+    });
+    const c = cluster;
+    await c.start([101, 102]);
+    await c.createTopic('quiet', [[101, 102]]);
+    await c.createTopic('moved', [[102, 101]]);
+    expect((await c.produce('quiet', 0, ['x'])).error_code).toBe(0);
+    // 101 learns of its leadership late: 102's first fetch for 'moved' gets an error and backs off,
+    // while its long poll for 'quiet' stays parked on 101.
+    c.hold(101);
+    c.moveLeader('moved', 0, 101);
+    await new Promise((r) => setTimeout(r, 300));
+    c.release(101);
+    const r = await c.produce('moved', 0, ['y'], { timeoutMs: 10_000 });
+    expect(r.error_code).toBe(0);
+  });
 });
