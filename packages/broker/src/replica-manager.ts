@@ -111,7 +111,8 @@ interface PendingProduce {
 
 interface FetchWaiter {
   readonly keys: readonly string[];
-  wake(): void;
+  /** `woken`: the partitions that got data or a new HW since the last wake (a superset of this waiter's). */
+  wake(woken: ReadonlySet<string>): void;
 }
 
 /** Kafka's partition.metadata: binds a directory to a topic id. */
@@ -717,15 +718,23 @@ export class ReplicaManager implements ReplicaFetcherHost {
     if (first.done || request.max_wait_ms <= 0 || this.#closed) return served(first);
     const deadline = Date.now() + Math.min(request.max_wait_ms, 30_000);
     const keys = first.keys;
+    const ownKeys = new Set(keys);
+    // Partitions with something to answer: those the first pass found data in, then the woken ones.
+    const changed = new Set<string>(first.withRecords);
     // Long poll: re-read whenever one of the partitions may have more.
     return new Promise<FetchResponseWire>((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const waiter: FetchWaiter = {
         keys,
-        wake: () => {
+        wake: (woken) => {
           if (settled) return;
-          const again = this.#readForFetch(request, false);
+          // Only partitions woken since the first pass found too little can have changed:
+          // re-reading the other hundreds a follower names on every append cost the leader more
+          // than the appends. The answer leaves the unchanged ones out, as Kafka's incremental
+          // fetch sessions do; followers and consumers take what an answer names.
+          for (const k of woken) if (ownKeys.has(k)) changed.add(k);
+          const again = this.#readForFetch(request, false, changed);
           if (again.done) finish(again);
         },
       };
@@ -759,13 +768,15 @@ export class ReplicaManager implements ReplicaFetcherHost {
   #readForFetch(
     request: FetchRequestWire,
     first: boolean,
-  ): { response: FetchResponseWire; done: boolean; keys: string[]; bytes: number } {
+    only?: ReadonlySet<string>,
+  ): { response: FetchResponseWire; done: boolean; keys: string[]; withRecords: string[]; bytes: number } {
     const replicaId = request.replica_id;
     const isFollower = replicaId >= 0;
     let budget = request.max_bytes > 0 ? request.max_bytes : 50 * 1024 * 1024;
     let bytes = 0;
     let urgent = false;
     const keys: string[] = [];
+    const withRecords: string[] = [];
     const nowMs = Date.now();
     const topics = request.topics.map((t) => {
       const topicId = t.topic_id !== '' ? t.topic_id : (this.#image.topicIdsByName.get(t.name) ?? '');
@@ -773,7 +784,9 @@ export class ReplicaManager implements ReplicaFetcherHost {
       return {
         topic_id: topicId,
         name,
-        partitions: t.partitions.map((fp) => {
+        partitions: t.partitions.map((fp): FetchPartitionResponseWire | undefined => {
+          const key = partitionKey(topicId, fp.partition);
+          if (only !== undefined && !only.has(key)) return undefined;
           const out: FetchPartitionResponseWire = {
             partition: fp.partition,
             error_code: 0,
@@ -784,7 +797,6 @@ export class ReplicaManager implements ReplicaFetcherHost {
             current_leader: null,
             records: EMPTY,
           };
-          const key = partitionKey(topicId, fp.partition);
           keys.push(key);
           const p = this.#partitions.get(key);
           if (p === undefined || p.leader === undefined) {
@@ -842,6 +854,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
               minOneBatch: bytes === 0,
             });
             out.records = read.records;
+            if (read.records.length > 0) withRecords.push(key);
             bytes += read.records.length;
             budget -= read.records.length;
           } catch (err) {
@@ -854,7 +867,16 @@ export class ReplicaManager implements ReplicaFetcherHost {
       };
     });
     const minBytes = Math.max(1, request.min_bytes);
-    return { response: { topics, throttle_time_ms: 0 }, done: urgent || bytes >= minBytes, keys, bytes };
+    const answered = topics
+      .map((t) => ({ ...t, partitions: t.partitions.filter((p) => p !== undefined) }))
+      .filter((t) => only === undefined || t.partitions.length > 0);
+    return {
+      response: { topics: answered, throttle_time_ms: 0 },
+      done: urgent || bytes >= minBytes,
+      keys,
+      withRecords,
+      bytes,
+    };
   }
 
   /**
@@ -903,9 +925,10 @@ export class ReplicaManager implements ReplicaFetcherHost {
       this.#wakeScheduled = false;
       const waiters = new Set<FetchWaiter>();
       for (const k of this.#wakeKeys) for (const w of this.#waiters.get(k) ?? []) waiters.add(w);
+      const woken = new Set(this.#wakeKeys);
       this.#wakeKeys.clear();
-      // A waiter that finishes leaves the sets; the copy above keeps the iteration stable.
-      for (const waiter of waiters) waiter.wake();
+      // A waiter that finishes leaves the sets; the copies above keep the iteration stable.
+      for (const waiter of waiters) waiter.wake(woken);
     });
   }
 

@@ -237,6 +237,55 @@ describe('broker data plane', () => {
     expect(f.records.length).toBeGreaterThan(0);
     expect(Date.now() - started).toBeLessThan(4000);
   });
+  it('answers a woken long poll with the partitions that changed only, and honours min bytes across wakes', async () => {
+    const c = await threeBrokers();
+    await c.createTopic('t', [
+      [101, 102, 103],
+      [101, 102, 103],
+      [101, 102, 103],
+    ]);
+    const poll = (minBytes: number) =>
+      c.client.fetch(
+        c.endpoint(101),
+        {
+          replica_id: -1,
+          replica_epoch: -1,
+          max_wait_ms: 20_000,
+          min_bytes: minBytes,
+          max_bytes: 1 << 20,
+          topics: [
+            {
+              topic_id: '',
+              name: 't',
+              partitions: [0, 1, 2].map((partition) => ({
+                partition,
+                current_leader_epoch: -1,
+                fetch_offset: 0,
+                last_fetched_epoch: -1,
+                partition_max_bytes: 1 << 20,
+              })),
+            },
+          ],
+        },
+        Date.now() + 30_000,
+      );
+    const woken = poll(1);
+    await new Promise((r) => setTimeout(r, 50));
+    await c.produce('t', 1, ['one']);
+    const answer = await woken;
+    expect(answer.topics.flatMap((t) => t.partitions.map((p) => p.partition))).toEqual([1]);
+    expect(answer.topics[0]?.partitions[0]?.records.length).toBeGreaterThan(0);
+    // Two wakes, each too small alone: the second answer carries both partitions.
+    const size = answer.topics[0]?.partitions[0]?.records.length as number;
+    const both = poll(size * 2 + size);
+    await new Promise((r) => setTimeout(r, 50));
+    await c.produce('t', 0, ['zero']);
+    await c.produce('t', 2, ['two']);
+    // Before the 20 s max wait: the answer came from the wakes, not from the timeout's full pass.
+    const second = await Promise.race([both, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000))]);
+    if (second === 'timeout') throw new Error('min bytes was met after the wakes, yet the poll waited for its timeout');
+    expect(second.topics.flatMap((t) => t.partitions.map((p) => p.partition))).toEqual([0, 1, 2]);
+  });
 });
 
 describe('topic deletion', () => {
