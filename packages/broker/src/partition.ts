@@ -81,6 +81,11 @@ export class Partition {
     return this.#producers;
   }
 
+  /** producer.id.expiration.ms: forgets producers idle that long (nothing to do before the state is loaded). */
+  expireProducers(nowMs: number, expirationMs: number): number {
+    return this.#producers?.expire(nowMs, expirationMs) ?? 0;
+  }
+
   /** Loads the producer state from the log now (see `producers`). */
   loadProducerState(): void {
     void this.producers;

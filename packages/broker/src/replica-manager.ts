@@ -88,6 +88,10 @@ export interface ReplicaManagerConfig {
   highWatermarkCheckpointIntervalMs: number;
   /** log.retention.check.interval.ms */
   retentionCheckIntervalMs: number;
+  /** producer.id.expiration.ms */
+  producerIdExpirationMs: number;
+  /** producer.id.expiration.check.interval.ms */
+  producerIdExpirationCheckIntervalMs: number;
   logger: Logger;
   metrics: DataPlaneMetrics;
   controller: ControllerCalls;
@@ -148,6 +152,7 @@ export class ReplicaManager implements ReplicaFetcherHost {
   #lastIsrCheckMs = 0;
   #lastCheckpointMs = 0;
   #lastRetentionMs = 0;
+  #lastProducerExpiryMs = 0;
   #lastMetricsMs = 0;
   #fetchWaiting = 0;
   /** Partitions assigned to this broker whose logs are not open yet, with their latest assignment. */
@@ -1162,6 +1167,10 @@ export class ReplicaManager implements ReplicaFetcherHost {
       if (isrCheck || leader.delayedProduceCount > 0) this.#applyEffects(p, leader.onTick(nowMs));
     }
     this.#checkpointHighWatermarks(nowMs);
+    if (nowMs - this.#lastProducerExpiryMs >= this.config.producerIdExpirationCheckIntervalMs) {
+      this.#lastProducerExpiryMs = nowMs;
+      this.#expireProducers(nowMs);
+    }
     if (nowMs - this.#lastRetentionMs >= this.config.retentionCheckIntervalMs) {
       this.#lastRetentionMs = nowMs;
       this.#enforceRetention();
@@ -1199,6 +1208,16 @@ export class ReplicaManager implements ReplicaFetcherHost {
     } catch (err) {
       this.#log.warn({ err }, 'high watermark checkpoint failed');
     }
+  }
+
+  #expireProducers(nowMs: number): void {
+    let expired = 0;
+    for (const p of this.#partitions.values()) {
+      if (p.leader !== undefined || p.follower !== undefined) {
+        expired += p.expireProducers(nowMs, this.config.producerIdExpirationMs);
+      }
+    }
+    if (expired > 0) this.#log.info({ expired }, 'expired idle producer ids (producer.id.expiration.ms)');
   }
 
   #enforceRetention(): void {

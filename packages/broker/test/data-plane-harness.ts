@@ -75,6 +75,8 @@ export class DataPlaneCluster {
       requestTimeoutMs: 2000,
       highWatermarkCheckpointIntervalMs: 500,
       retentionCheckIntervalMs: 60_000,
+      producerIdExpirationMs: 86_400_000,
+      producerIdExpirationCheckIntervalMs: 600_000,
       logger: silentLogger(),
       metrics: new DataPlaneMetrics(new Metrics()),
       controller: {

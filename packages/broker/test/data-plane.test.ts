@@ -383,4 +383,20 @@ describe('topic deletion', () => {
     const r = await c.produce('moved', 0, ['y'], { timeoutMs: 10_000 });
     expect(r.error_code).toBe(0);
   });
+
+  it('forgets an idle producer after producer.id.expiration.ms: its old sequence is then taken as new', async () => {
+    cluster = new DataPlaneCluster({ producerIdExpirationMs: 300, producerIdExpirationCheckIntervalMs: 100 });
+    const c = cluster;
+    await c.start([101, 102]);
+    await c.createTopic('t', [[101, 102]]);
+    const producer = { id: 5000, epoch: 0, seq: 0 };
+    const first = await c.produce('t', 0, ['a'], { producer });
+    expect(first.error_code).toBe(0);
+    // A retry while the producer is known is a duplicate: same offset, nothing appended.
+    expect((await c.produce('t', 0, ['a'], { producer })).base_offset).toBe(first.base_offset);
+    await until('the producer expires', () => c.rm(101).partition('t', 0)?.producers.entry(5000) === undefined);
+    const again = await c.produce('t', 0, ['a'], { producer });
+    expect(again.error_code).toBe(0);
+    expect(again.base_offset).toBe(first.base_offset + 1);
+  });
 });

@@ -290,7 +290,27 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     unit: 'ms',
     min: 100,
     roles: ['broker'],
-    description: 'How often each partition writes its high watermark to its checkpoint file.',
+    description:
+      "How often the broker writes every replica's high watermark to its log directory's `replication-offset-checkpoint` (one file, not fsynced).",
+  },
+  {
+    name: 'producer.id.expiration.ms',
+    type: 'int',
+    default: 86400000,
+    unit: 'ms',
+    min: 1,
+    roles: ['broker'],
+    description:
+      "How long a partition leader keeps an idempotent producer's state after that producer's last write; a later write with its id then starts a new sequence (Kafka's UNKNOWN_PRODUCER_ID case).",
+  },
+  {
+    name: 'producer.id.expiration.check.interval.ms',
+    type: 'int',
+    default: 600000,
+    unit: 'ms',
+    min: 1,
+    roles: ['broker'],
+    description: 'How often the broker removes producer state older than producer.id.expiration.ms.',
   },
   {
     name: 'log.retention.check.interval.ms',
@@ -393,6 +413,8 @@ export interface NodeConfig {
   replicaSocketTimeoutMs: number;
   highWatermarkCheckpointIntervalMs: number;
   retentionCheckIntervalMs: number;
+  producerIdExpirationMs: number;
+  producerIdExpirationCheckIntervalMs: number;
   /**
    * Cluster-level config defaults given in this node's configuration
    * (num.partitions ...; the metadata package's schema), canonical values.
@@ -526,6 +548,8 @@ export function resolveConfig(raw: Map<string, string>): NodeConfig {
     replicaSocketTimeoutMs: get('replica.socket.timeout.ms'),
     highWatermarkCheckpointIntervalMs: get('replica.high.watermark.checkpoint.interval.ms'),
     retentionCheckIntervalMs: get('log.retention.check.interval.ms'),
+    producerIdExpirationMs: get('producer.id.expiration.ms'),
+    producerIdExpirationCheckIntervalMs: get('producer.id.expiration.check.interval.ms'),
     clusterDefaults,
     effective: {
       ...Object.fromEntries(

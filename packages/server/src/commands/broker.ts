@@ -88,6 +88,8 @@ function brokerNodeConfig(config: NodeConfig, logger: Logger): BrokerNodeConfig 
       requestTimeoutMs: config.replicaSocketTimeoutMs,
       highWatermarkCheckpointIntervalMs: config.highWatermarkCheckpointIntervalMs,
       retentionCheckIntervalMs: config.retentionCheckIntervalMs,
+      producerIdExpirationMs: config.producerIdExpirationMs,
+      producerIdExpirationCheckIntervalMs: config.producerIdExpirationCheckIntervalMs,
     },
     logger,
     onFatalError: (err) => {
