@@ -138,7 +138,10 @@ bench
   .option('--bootstrap <hosts>', 'a running cluster (broker host:port list) instead of a local one')
   .option('--docker-project <name>', 'apply faults to this docker compose project (with --bootstrap)')
   .option('--docker-network <name>', 'the compose network (default <project>_raftka)')
-  .option('--metrics <list>', 'running cluster: broker metrics endpoints, id=host:port,...')
+  .option(
+    '--metrics <list>',
+    'running cluster: broker metrics endpoints, id=host:port,... (default with --docker-project: their published ports)',
+  )
   .option('--base-port <port>', 'local cluster first controller port', int, 24091)
   .option('--no-netns', 'local cluster on loopback even as root (the isolate scenario is then skipped)')
   .option('-o, --override <key=value>', 'config override for every node of the local cluster (repeatable)', collect, [])

@@ -55,6 +55,8 @@ describe('ComposeFaultApplier', () => {
         return json(200, {
           State: { ExitCode: 0 },
           NetworkSettings: {
+            // Published only for broker-101; the others are reached at their network address.
+            Ports: path.includes('broker-101') ? { '9308/tcp': [{ HostIp: '0.0.0.0', HostPort: '29392' }] } : {},
             Networks: {
               rk_raftka: {
                 IPAddress: '10.126.0.22',
@@ -129,6 +131,17 @@ describe('ComposeFaultApplier', () => {
         },
       },
     ]);
+  });
+
+  it("finds the brokers' metrics endpoints: the published port, else the network address", async () => {
+    const a = await connect();
+    expect(await a.brokerMetricsEndpoints()).toEqual(
+      new Map([
+        [101, '127.0.0.1:29392'],
+        [102, '10.126.0.22:9308'],
+        [103, '10.126.0.22:9308'],
+      ]),
+    );
   });
 
   it('fails up front when a service has no container', async () => {

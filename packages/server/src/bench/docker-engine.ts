@@ -199,6 +199,28 @@ export class ComposeFaultApplier implements FaultApplier {
     return c;
   }
 
+  /**
+   * Each broker's /metrics as the host reaches it: the host port published
+   * for the container's `containerPort` (9308 in the compose file), or the
+   * container's address on the compose network when it is not published.
+   */
+  async brokerMetricsEndpoints(containerPort = 9308): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    for (const id of this.#o.brokerIds) {
+      const info = (await this.#engine.call('GET', `/containers/${this.#id(id)}/json`)) as {
+        NetworkSettings?: {
+          Ports?: Record<string, { HostIp: string; HostPort: string }[] | null>;
+          Networks?: Record<string, EndpointSettings>;
+        };
+      };
+      const published = info.NetworkSettings?.Ports?.[`${containerPort}/tcp`]?.[0]?.HostPort;
+      const address = info.NetworkSettings?.Networks?.[this.#network]?.IPAddress;
+      if (published !== undefined && published !== '') out.set(id, `127.0.0.1:${published}`);
+      else if (address) out.set(id, `${address}:${containerPort}`);
+    }
+    return out;
+  }
+
   /** SIGKILL; resolves once the container has stopped. */
   async kill(id: number): Promise<void> {
     this.#paused.delete(id);

@@ -52,6 +52,13 @@ export async function runFailoverCommand(opts: FailoverCommandOptions): Promise<
       throw new Error(`--metrics wants id=host:port, got "${item}"`);
     metricsEndpoints.set(Number(id), endpoint);
   }
+  // Compose: the brokers' published /metrics ports (the catch-up bytes and broker error counts need them).
+  if (applier !== undefined && metricsEndpoints.size === 0) {
+    for (const [id, endpoint] of await applier.brokerMetricsEndpoints()) metricsEndpoints.set(id, endpoint);
+    console.log(
+      `metrics: ${[...metricsEndpoints].map(([id, e]) => `${id}=${e}`).join(',') || 'none found'} (from the compose project; --metrics overrides)`,
+    );
+  }
   try {
     const result = await runFailoverBench({
       partitions: opts.partitions,

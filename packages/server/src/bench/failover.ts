@@ -955,7 +955,8 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
     );
     const chart = await writeTimelineChart(
       {
-        title: `raftka bench failover: ${o.partitions} partitions, RF 3 (${clusterDescription})`,
+        // The applier's description is long for a running cluster, and the title sets the chart's width.
+        title: `raftka bench failover: ${o.partitions} partitions, RF 3 (${own ? clusterDescription : `running cluster at ${bootstrap.join(',')}`})`,
         partitions: sampler.timeline,
         throughput,
         faults,
