@@ -497,7 +497,9 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
       net?.teardown();
       if (dataDir !== null && process.env.RAFTKA_BENCH_KEEP_DIR !== '1')
         rmSync(dataDir, { recursive: true, force: true });
-      process.exit(130);
+      if (own) process.exit(130);
+      // A running cluster: put an isolated broker back on its network first (at most 5 s).
+      void Promise.race([a.close(), sleep(5000)]).finally(() => process.exit(130));
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
