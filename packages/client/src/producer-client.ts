@@ -44,6 +44,12 @@ export interface ProducerOptions {
 /** A send that failed for good carries Kafka's error name; these mean "already written" instead. */
 const ALREADY_WRITTEN: ReadonlySet<ErrorName> = new Set<ErrorName>(['DUPLICATE_SEQUENCE_NUMBER']);
 const HELD_BACK_TICK_MS = 10;
+/**
+ * A produce request unanswered this long asks for fresh metadata; one whose
+ * broker the fresh metadata no longer lists (fenced) is failed at once and
+ * retried at the new leader. Kafka's producer waits for request.timeout.ms.
+ */
+const STALLED_REQUEST_MS = 500;
 
 export function parseBootstrap(bootstrap: readonly string[] | string | undefined, fallback: readonly string[]) {
   const list = typeof bootstrap === 'string' ? bootstrap.split(',') : (bootstrap ?? []);
@@ -65,6 +71,9 @@ export class Producer {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAtMs = Number.POSITIVE_INFINITY;
   #requestsInFlight = 0;
+  /** Produce requests in flight, for the stall check. */
+  readonly #outstanding = new Set<{ leader: number; endpoint: string; sentMs: number }>();
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #appending = 0;
   /** A sequenced batch failed for good: drain nothing until a new producer id resets sequences. */
   #needsNewIdentity = false;
@@ -98,6 +107,7 @@ export class Producer {
     });
     this.#metadata.onUpdate(() => {
       this.#updateLayouts();
+      this.#abandonFencedBrokers();
       this.#wake();
     });
   }
@@ -285,6 +295,7 @@ export class Producer {
       this.#closed = true;
       this.#core.accumulator.abortQueued(closedError());
       if (this.#timer !== undefined) clearTimeout(this.#timer);
+      if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
       this.#metadata.close();
       this.#client.close();
     }
@@ -448,7 +459,11 @@ export class Producer {
       { acks, timeout_ms: timeoutMs, topics },
       Date.now() + timeoutMs,
     );
+    const outstanding = { leader, endpoint: broker.endpoint, sentMs: Date.now() };
+    this.#outstanding.add(outstanding);
+    this.#armStallCheck();
     const done = (): void => {
+      this.#outstanding.delete(outstanding);
       // Closed meanwhile: a batch this answer put back for a retry will never be sent again.
       if (this.#closed) accumulator.abortQueued(closedError());
       this.#inFlightByBroker.set(leader, (this.#inFlightByBroker.get(leader) ?? 1) - 1);
@@ -478,6 +493,35 @@ export class Producer {
         done();
       },
     );
+  }
+
+  #armStallCheck(): void {
+    if (this.#stallTimer !== undefined || this.#closed) return;
+    this.#stallTimer = setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (this.#closed || this.#outstanding.size === 0) return;
+      const stalledBefore = Date.now() - STALLED_REQUEST_MS;
+      for (const o of this.#outstanding) {
+        if (o.sentMs <= stalledBefore) {
+          this.#metadata.requestUpdate();
+          break;
+        }
+      }
+      this.#armStallCheck();
+    }, STALLED_REQUEST_MS / 2);
+    this.#stallTimer.unref?.();
+  }
+
+  /** Requests to a broker the latest metadata no longer lists fail now (see STALLED_REQUEST_MS). */
+  #abandonFencedBrokers(): void {
+    const gone = new Map<string, number>();
+    for (const o of this.#outstanding) {
+      if (this.#metadata.broker(o.leader) === undefined) gone.set(o.endpoint, o.leader);
+    }
+    for (const [endpoint, id] of gone) {
+      debug(`broker ${id} is no longer in the cluster's metadata; failing its requests for a retry elsewhere`);
+      this.#client.abandon(endpoint, `broker ${id} is no longer in the cluster's metadata (fenced)`);
+    }
   }
 
   #onProduceResponse(batches: DrainedBatch[], res: ProduceResponseWire): void {

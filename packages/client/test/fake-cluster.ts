@@ -141,6 +141,8 @@ export class FakeCluster {
   readonly brokers = new Map<number, FakeBroker>();
   readonly topics = new Map<string, FakeTopic>();
   hooks: FakeHooks = {};
+  /** Brokers the metadata no longer lists, as a real cluster leaves out fenced ones. */
+  readonly fenced = new Set<number>();
   readonly topicConfigs = new Map<string, Record<string, string>>();
   #nextProducerId = 1000;
   #waiters = new Set<() => void>();
@@ -447,12 +449,14 @@ export class FakeCluster {
     return {
       cluster_id: CLUSTER_ID,
       controller_id: 1,
-      brokers: [...this.brokers.values()].map((b) => ({
-        node_id: b.id,
-        host: '127.0.0.1',
-        port: b.server.port,
-        rack: '',
-      })),
+      brokers: [...this.brokers.values()]
+        .filter((b) => !this.fenced.has(b.id))
+        .map((b) => ({
+          node_id: b.id,
+          host: '127.0.0.1',
+          port: b.server.port,
+          rack: '',
+        })),
       topics: names.map((name) => {
         const t = this.topics.get(name);
         if (t === undefined) {

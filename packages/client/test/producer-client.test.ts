@@ -54,6 +54,25 @@ describe('Producer', () => {
     }
   });
 
+  it('fails a request to a broker the cluster has fenced at once and retries it at the new leader, not after request.timeout.ms', async () => {
+    const c = await start([1, 2]);
+    c.createTopic('t', 1, () => 1);
+    const p = producer(c, { 'request.timeout.ms': 60_000, 'delivery.timeout.ms': 120_000 });
+    await p.connect();
+    await p.send({ topic: 't', partition: 0, key: null, value: 'before' });
+    // Broker 1 now takes requests and never answers, like a killed container's address; the
+    // cluster fences it and moves the leader, and nothing tells the producer.
+    c.hooks.beforeProduce = (id) => (id === 1 ? new Promise<void>(() => {}) : undefined);
+    const sent = p.send({ topic: 't', partition: 0, key: null, value: 'after' });
+    await new Promise((r) => setTimeout(r, 100));
+    c.fenced.add(1);
+    c.moveLeader('t', 0, 2);
+    const outcome = await Promise.race([sent, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 20_000))]);
+    if (outcome === 'stuck') throw new Error('the send waited on the fenced broker');
+    expect(outcome.offset).toBe(1);
+    expect(c.brokers.get(2)?.produceRequests.length).toBeGreaterThan(0);
+  });
+
   it("puts keyed records on murmur2's partition (Java's and KafkaJS's) and keyless ones on few batches", async () => {
     const c = await start([1]);
     c.createTopic('t', 6);

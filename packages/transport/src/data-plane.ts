@@ -316,6 +316,20 @@ export class BrokerDataClient {
     return stream.send({ ...request, cluster_id: this.#clusterId }, deadlineMs);
   }
 
+  /**
+   * Gives up on the broker at `endpoint` (the cluster no longer lists it, so
+   * it was fenced): requests waiting on it fail now with NETWORK_EXCEPTION,
+   * and its connection is dropped. A killed container's address answers no
+   * connect, so a request queued on a reconnect would otherwise wait for its
+   * deadline (request.timeout.ms) before the producer retried it elsewhere.
+   */
+  abandon(endpoint: string, reason: string): void {
+    const stream = this.#streams.get(endpoint);
+    this.#streams.delete(endpoint);
+    stream?.abandon(new RaftkaError('NETWORK_EXCEPTION', `Broker at ${endpoint}: ${reason}`));
+    this.#clients.drop(endpoint);
+  }
+
   close(): void {
     for (const s of this.#streams.values()) s.close();
     this.#streams.clear();
@@ -402,7 +416,11 @@ class OrderedProduceStream {
   }
 
   close(): void {
-    this.#fail(new RaftkaError('SHUTTING_DOWN', 'producer stream closed'));
+    this.abandon(new RaftkaError('SHUTTING_DOWN', 'producer stream closed'));
+  }
+
+  abandon(error: RaftkaError): void {
+    this.#fail(error);
     this.#call.cancel();
   }
 }

@@ -79,6 +79,16 @@ export class ServiceClients {
     });
   }
 
+  /**
+   * Closes the channel to one endpoint; the next call opens a fresh one. Calls
+   * still waiting on it, even queued behind a connect that never completes,
+   * fail at once.
+   */
+  drop(endpoint: string): void {
+    this.#clients.get(endpoint)?.close();
+    this.#clients.delete(endpoint);
+  }
+
   close(): void {
     this.#closed = true;
     for (const client of this.#clients.values()) client.close();
