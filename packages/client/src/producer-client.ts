@@ -45,9 +45,11 @@ export interface ProducerOptions {
 const ALREADY_WRITTEN: ReadonlySet<ErrorName> = new Set<ErrorName>(['DUPLICATE_SEQUENCE_NUMBER']);
 const HELD_BACK_TICK_MS = 10;
 /**
- * A produce request unanswered this long asks for fresh metadata; one whose
- * broker the fresh metadata no longer lists (fenced) is failed at once and
- * retried at the new leader. Kafka's producer waits for request.timeout.ms.
+ * A produce request unanswered this long while its broker has no live
+ * connection (it waits on a connect: a killed container's address answers
+ * none) asks for fresh metadata; if that no longer lists the broker (fenced),
+ * its requests fail at once and go to the new leader. Kafka's producer waits
+ * for request.timeout.ms. A slow answer over a live connection asks nothing.
  */
 const STALLED_REQUEST_MS = 500;
 
@@ -502,7 +504,7 @@ export class Producer {
       if (this.#closed || this.#outstanding.size === 0) return;
       const stalledBefore = Date.now() - STALLED_REQUEST_MS;
       for (const o of this.#outstanding) {
-        if (o.sentMs <= stalledBefore) {
+        if (o.sentMs <= stalledBefore && !this.#client.isConnected(o.endpoint)) {
           this.#metadata.requestUpdate();
           break;
         }

@@ -2,6 +2,7 @@
 // on loopback): batching and one request per leader, keyed partitioning,
 // retries through a leader move, idempotent retries after a lost answer
 // written once, delivery timeout, acks=0, and a seeded run of all of them.
+import { createServer, type Socket } from 'node:net';
 import { decodeBatch } from '@raftka/codec';
 import { SeededRandom } from '@raftka/common';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,23 +55,34 @@ describe('Producer', () => {
     }
   });
 
-  it('fails a request to a broker the cluster has fenced at once and retries it at the new leader, not after request.timeout.ms', async () => {
+  it('fails a request queued on a connect to a fenced broker at once and retries it at the new leader, not after request.timeout.ms', async () => {
     const c = await start([1, 2]);
     c.createTopic('t', 1, () => 1);
     const p = producer(c, { 'request.timeout.ms': 60_000, 'delivery.timeout.ms': 120_000 });
     await p.connect();
     await p.send({ topic: 't', partition: 0, key: null, value: 'before' });
-    // Broker 1 now takes requests and never answers, like a killed container's address; the
-    // cluster fences it and moves the leader, and nothing tells the producer.
-    c.hooks.beforeProduce = (id) => (id === 1 ? new Promise<void>(() => {}) : undefined);
-    const sent = p.send({ topic: 't', partition: 0, key: null, value: 'after' });
-    await new Promise((r) => setTimeout(r, 100));
-    c.fenced.add(1);
-    c.moveLeader('t', 0, 2);
-    const outcome = await Promise.race([sent, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 20_000))]);
-    if (outcome === 'stuck') throw new Error('the send waited on the fenced broker');
-    expect(outcome.offset).toBe(1);
-    expect(c.brokers.get(2)?.produceRequests.length).toBeGreaterThan(0);
+    // Broker 1's address becomes a black hole, like a killed container's: connections are taken
+    // and never answered, so a reconnect never completes. The cluster fences broker 1 and moves
+    // the leader a moment later; nothing tells the producer.
+    const broker1 = c.brokers.get(1)!;
+    const port = broker1.server.port;
+    await broker1.server.close(0);
+    const sockets: Socket[] = [];
+    const hole = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => hole.listen(port, '127.0.0.1', resolve));
+    try {
+      const sent = p.send({ topic: 't', partition: 0, key: null, value: 'after' });
+      await new Promise((r) => setTimeout(r, 300));
+      c.fenced.add(1);
+      c.moveLeader('t', 0, 2);
+      const outcome = await Promise.race([sent, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 20_000))]);
+      if (outcome === 'stuck') throw new Error('the send waited on the fenced broker');
+      expect(outcome.offset).toBe(1);
+      expect(c.brokers.get(2)?.produceRequests.length).toBeGreaterThan(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      hole.close();
+    }
   });
 
   it("puts keyed records on murmur2's partition (Java's and KafkaJS's) and keyless ones on few batches", async () => {

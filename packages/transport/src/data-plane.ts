@@ -316,6 +316,11 @@ export class BrokerDataClient {
     return stream.send({ ...request, cluster_id: this.#clusterId }, deadlineMs);
   }
 
+  /** Whether the connection to `endpoint` is up (a call there is not waiting on a connect). */
+  isConnected(endpoint: string): boolean {
+    return this.#clients.isReady(endpoint);
+  }
+
   /**
    * Gives up on the broker at `endpoint` (the cluster no longer lists it, so
    * it was fenced): requests waiting on it fail now with NETWORK_EXCEPTION,

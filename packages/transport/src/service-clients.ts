@@ -3,7 +3,14 @@
 // client of ours goes through. A call rejects with grpc-js's ServiceError as
 // it came: callers map it to a RaftkaError (fromServiceError) or, when they
 // relay it (a broker forwarding Admin calls), pass it on untouched.
-import { type Client, credentials, Metadata, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import {
+  type Client,
+  connectivityState,
+  credentials,
+  Metadata,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { assert, RaftkaError } from '@raftka/common';
 import { clientChannelOptions } from './channel-options.js';
 import { loadServices, type RaftkaServices } from './proto.js';
@@ -77,6 +84,12 @@ export class ServiceClients {
       // Cancelling makes the callback fail with CANCELLED, and the server sees the call cancelled.
       options.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
+  }
+
+  /** Whether the channel to `endpoint` has a live connection (grpc READY); false when none was opened. */
+  isReady(endpoint: string): boolean {
+    const client = this.#clients.get(endpoint);
+    return client !== undefined && client.getChannel().getConnectivityState(false) === connectivityState.READY;
   }
 
   /**
