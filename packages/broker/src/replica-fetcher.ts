@@ -36,6 +36,9 @@ interface Entry {
   leaderHighWatermark: number;
 }
 
+/** A fetch out this long without an answer is taken to be parked in a long poll (see add()). */
+const PARKED_POLL_MS = 100;
+
 export class ReplicaFetcher {
   readonly leaderId: number;
   readonly #host: ReplicaFetcherHost;
@@ -48,6 +51,8 @@ export class ReplicaFetcher {
   #kick: (() => void) | undefined;
   /** Cancels the fetch in flight, if any. */
   #inFlight: AbortController | undefined;
+  #inFlightSentMs = 0;
+  #lastAddMs = 0;
   #resendScheduled = false;
 
   constructor(host: ReplicaFetcherHost, leaderId: number, logger: Logger) {
@@ -72,14 +77,24 @@ export class ReplicaFetcher {
     // The long poll in flight does not carry this partition, and on a quiet
     // leader it may wait replica.fetch.wait.max.ms before answering: after a
     // failover that wait would hold up every acks=all write to the partitions
-    // that just moved. Re-send at once instead (once per burst of adds: a
-    // leader change adds hundreds in one metadata batch).
+    // that just moved. Re-send it instead, once per burst of adds (a leader
+    // change adds hundreds in one metadata batch), but only once it has been
+    // out PARKED_POLL_MS: a fetch that finds data answers at once, and
+    // cancelling those threw away a full answer (replica.fetch.response.max.bytes
+    // read, encoded and sent) each time a restarted follower opened another
+    // slice of its logs; the leaders then stalled for seconds and missed
+    // their heartbeats.
+    this.#lastAddMs = Date.now();
     if (this.#inFlight !== undefined && !this.#resendScheduled) {
       this.#resendScheduled = true;
-      queueMicrotask(() => {
-        this.#resendScheduled = false;
-        this.#inFlight?.abort();
-      });
+      setTimeout(
+        () => {
+          this.#resendScheduled = false;
+          // A request sent after the last add carries every partition already.
+          if (this.#inFlight !== undefined && this.#inFlightSentMs <= this.#lastAddMs) this.#inFlight.abort();
+        },
+        Math.max(0, this.#inFlightSentMs + PARKED_POLL_MS - this.#lastAddMs),
+      ).unref();
     }
   }
 
@@ -158,6 +173,7 @@ export class ReplicaFetcher {
       let answer: Awaited<ReturnType<BrokerDataClient['fetch']>>;
       const inFlight = new AbortController();
       this.#inFlight = inFlight;
+      this.#inFlightSentMs = Date.now();
       try {
         answer = await this.#client.fetch(
           endpoint,

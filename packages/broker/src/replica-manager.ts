@@ -761,7 +761,8 @@ export class ReplicaManager implements ReplicaFetcherHost {
         set.add(waiter);
       }
       timer = setTimeout(() => finish(this.#readForFetch(request, false)), deadline - Date.now());
-      void cancelled.then(() => finish({ response: first.response, bytes: 0 }));
+      // Nobody reads the answer of a cancelled call: do not encode one.
+      void cancelled.then(() => finish({ response: { topics: [], throttle_time_ms: 0 }, bytes: 0 }));
     });
   }
 
