@@ -24,6 +24,23 @@ async function threeBrokers(): Promise<DataPlaneCluster> {
   return cluster;
 }
 
+/**
+ * Brokers 101 and 102 with a topic 'quiet' (leader 101) written once, whose
+ * long polls are never answered early and whose ISR never shrinks: without
+ * the fetcher's re-sends a new partition's acks=all write times out.
+ */
+async function quietPair(): Promise<DataPlaneCluster> {
+  cluster = new DataPlaneCluster({
+    replicaFetchWaitMaxMs: 30_000,
+    requestTimeoutMs: 30_000,
+    replicaLagTimeMaxMs: 30_000,
+  });
+  await cluster.start([101, 102]);
+  await cluster.createTopic('quiet', [[101, 102]]);
+  expect((await cluster.produce('quiet', 0, ['x'])).error_code).toBe(0);
+  return cluster;
+}
+
 function batchCrcs(c: DataPlaneCluster, broker: number, topic: string, partition: number): string[] {
   const p = c.rm(broker).partition(topic, partition);
   if (p === undefined) return [];
@@ -346,16 +363,7 @@ describe('topic deletion', () => {
   });
 
   it('re-sends a follower long poll at once when a partition joins its fetcher, instead of after replica.fetch.wait.max.ms', async () => {
-    // A long poll that is never answered early: without the re-send the new partition's acks=all write times out.
-    cluster = new DataPlaneCluster({
-      replicaFetchWaitMaxMs: 30_000,
-      requestTimeoutMs: 30_000,
-      replicaLagTimeMaxMs: 30_000,
-    });
-    const c = cluster;
-    await c.start([101, 102]);
-    await c.createTopic('quiet', [[101, 102]]);
-    expect((await c.produce('quiet', 0, ['x'])).error_code).toBe(0);
+    const c = await quietPair();
     // Give 102's fetcher time to park its next long poll on 101 (nothing more is written to 'quiet').
     await new Promise((r) => setTimeout(r, 300));
     await c.createTopic('joined', [[101, 102]]);
@@ -364,16 +372,8 @@ describe('topic deletion', () => {
   });
 
   it('does not let a long poll outlast the backoff of a partition that asked its new leader too early', async () => {
-    cluster = new DataPlaneCluster({
-      replicaFetchWaitMaxMs: 30_000,
-      requestTimeoutMs: 30_000,
-      replicaLagTimeMaxMs: 30_000,
-    });
-    const c = cluster;
-    await c.start([101, 102]);
-    await c.createTopic('quiet', [[101, 102]]);
+    const c = await quietPair();
     await c.createTopic('moved', [[102, 101]]);
-    expect((await c.produce('quiet', 0, ['x'])).error_code).toBe(0);
     // 101 learns of its leadership late: 102's first fetch for 'moved' gets an error and backs off,
     // while its long poll for 'quiet' stays parked on 101.
     c.hold(101);
