@@ -790,9 +790,9 @@ export class ReplicaManager implements ReplicaFetcherHost {
       return {
         topic_id: topicId,
         name,
-        partitions: t.partitions.map((fp): FetchPartitionResponseWire | undefined => {
+        partitions: t.partitions.flatMap((fp): FetchPartitionResponseWire | [] => {
           const key = partitionKey(topicId, fp.partition);
-          if (only !== undefined && !only.has(key)) return undefined;
+          if (only !== undefined && !only.has(key)) return [];
           const out: FetchPartitionResponseWire = {
             partition: fp.partition,
             error_code: 0,
@@ -873,11 +873,11 @@ export class ReplicaManager implements ReplicaFetcherHost {
       };
     });
     const minBytes = Math.max(1, request.min_bytes);
-    const answered = topics
-      .map((t) => ({ ...t, partitions: t.partitions.filter((p) => p !== undefined) }))
-      .filter((t) => only === undefined || t.partitions.length > 0);
     return {
-      response: { topics: answered, throttle_time_ms: 0 },
+      response: {
+        topics: only === undefined ? topics : topics.filter((t) => t.partitions.length > 0),
+        throttle_time_ms: 0,
+      },
       done: urgent || bytes >= minBytes,
       keys,
       withRecords,
