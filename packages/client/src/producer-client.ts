@@ -72,8 +72,7 @@ export class Producer {
   #runQueued = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAtMs = Number.POSITIVE_INFINITY;
-  #requestsInFlight = 0;
-  /** Produce requests in flight, for the stall check. */
+  /** Produce requests in flight: their count, and for the stall check their broker and age. */
   readonly #outstanding = new Set<{ leader: number; endpoint: string; sentMs: number }>();
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #appending = 0;
@@ -121,7 +120,7 @@ export class Producer {
 
   /** Produce requests waiting for an answer, over all brokers. */
   get requestsInFlight(): number {
-    return this.#requestsInFlight;
+    return this.#outstanding.size;
   }
 
   /**
@@ -272,7 +271,7 @@ export class Producer {
       await Promise.all(pending.map((b) => b.whenDone()));
     }
     // acks=0 batches are done once handed over; their requests are still on the way.
-    while (this.#requestsInFlight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    while (this.#outstanding.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /**
@@ -378,7 +377,7 @@ export class Producer {
     this.#retrying(Date.now() + this.settings.maxBlockMs, () => this.#initProducerId())
       .then(
         (identity) => {
-          if (this.#requestsInFlight === 0) {
+          if (this.#outstanding.size === 0) {
             this.#core.accumulator.resetProducerIdentity(identity);
             this.#needsNewIdentity = false;
           }
@@ -412,7 +411,7 @@ export class Producer {
     this.#runQueued = false;
     if (this.#closed) return;
     this.#metadata.maybeRefresh();
-    if (this.#needsNewIdentity && this.#requestsInFlight === 0) this.#renewIdentity();
+    if (this.#needsNewIdentity && this.#outstanding.size === 0) this.#renewIdentity();
     const nowMs = Date.now();
     const accumulator = this.#core.accumulator;
     const drained = accumulator.ready(nowMs, this.#canDrain);
@@ -454,22 +453,21 @@ export class Producer {
     const acks = this.settings.acks;
     const timeoutMs = this.settings.requestTimeoutMs;
     this.#inFlightByBroker.set(leader, (this.#inFlightByBroker.get(leader) ?? 0) + 1);
-    this.#requestsInFlight++;
     const accumulator = this.#core.accumulator;
+    const outstanding = { leader, endpoint: broker.endpoint, sentMs: Date.now() };
+    this.#outstanding.add(outstanding);
+    this.#armStallCheck();
     const answer = this.#client.produceOrdered(
       broker.endpoint,
       { acks, timeout_ms: timeoutMs, topics },
       Date.now() + timeoutMs,
     );
-    const outstanding = { leader, endpoint: broker.endpoint, sentMs: Date.now() };
-    this.#outstanding.add(outstanding);
-    this.#armStallCheck();
     const done = (): void => {
       this.#outstanding.delete(outstanding);
       // Closed meanwhile: a batch this answer put back for a retry will never be sent again.
       if (this.#closed) accumulator.abortQueued(closedError());
       this.#inFlightByBroker.set(leader, (this.#inFlightByBroker.get(leader) ?? 1) - 1);
-      if (--this.#requestsInFlight === 0) this.#signal(this.#idleWaiters);
+      if (this.#outstanding.size === 0) this.#signal(this.#idleWaiters);
       this.#wake();
     };
     if (acks === ACKS_NONE) {
