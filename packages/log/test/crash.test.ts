@@ -191,6 +191,17 @@ describe('SIGKILL during appends', () => {
   });
 });
 
+/** Reopens the log in `dir` (recovering it) and checks the epoch cache it rebuilt. */
+function expectEpochsAfterReopen(
+  dir: string,
+  config: Record<string, unknown>,
+  entries: { epoch: number; startOffset: number }[],
+): void {
+  const reopened = PartitionLog.open(dir, { config });
+  expect(reopened.leaderEpochEntries()).toEqual(entries);
+  reopened.close();
+}
+
 describe('epoch entries recorded without an fsync', () => {
   it('survive a crash once a flush moved the recovery point past them', () => {
     const dir = tempDir();
@@ -200,12 +211,10 @@ describe('epoch entries recorded without an fsync', () => {
     log.appendAsLeader(batchOf([{ key: 'b', value: '2', timestamp: 2 }]), 4);
     log.flush();
     log.abandon();
-    const reopened = PartitionLog.open(dir);
-    expect(reopened.leaderEpochEntries()).toEqual([
+    expectEpochsAfterReopen(dir, {}, [
       { epoch: 1, startOffset: 0 },
       { epoch: 4, startOffset: 1 },
     ]);
-    reopened.close();
   });
 
   it('survive a crash when their batches sit in segments below the recovery point', () => {
@@ -221,12 +230,10 @@ describe('epoch entries recorded without an fsync', () => {
     for (let i = 0; i < 3; i++) log.appendAsLeader(batchOf([{ key: 'b', value: `${i}`, timestamp: 2 + i }]), 4);
     log.flush();
     log.abandon();
-    const reopened = PartitionLog.open(dir, { config });
-    expect(reopened.leaderEpochEntries()).toEqual([
+    expectEpochsAfterReopen(dir, config, [
       { epoch: 1, startOffset: 0 },
       { epoch: 4, startOffset: 1 },
     ]);
-    reopened.close();
   });
 
   it('survive a crash when a follower appended them, once a flush moved the recovery point past them', () => {
@@ -252,12 +259,10 @@ describe('epoch entries recorded without an fsync', () => {
     leader.close();
     log.flush();
     log.abandon();
-    const reopened = PartitionLog.open(dir, { config });
-    expect(reopened.leaderEpochEntries()).toEqual([
+    expectEpochsAfterReopen(dir, config, [
       { epoch: 1, startOffset: 0 },
       { epoch: 4, startOffset: 1 },
     ]);
-    reopened.close();
   });
 
   it('are rebuilt from the batches when a crash came before any flush', () => {
