@@ -257,8 +257,17 @@ export class MetadataCache {
     const md = metadataFromWire(res);
     this.#clusterId = md.clusterId;
     if (md.brokers.length > 0) {
+      const listed = new Set(md.brokers.map((b) => b.nodeId));
+      const gone = [...this.#brokers.values()].filter((b) => !listed.has(b.nodeId));
       this.#brokers.clear();
       for (const b of md.brokers) this.#brokers.set(b.nodeId, b);
+      // The cluster no longer lists these brokers: fenced, or gone. Whatever
+      // waits on their connections fails now and goes elsewhere: a killed
+      // container's address answers no connect, and a call queued on the
+      // reconnect would wait for its deadline (request.timeout.ms).
+      for (const b of gone) {
+        this.#client.abandon(b.endpoint, `broker ${b.nodeId} is no longer in the cluster's metadata (fenced)`);
+      }
     }
     for (const t of md.topics) {
       if (!this.#tracked.has(t.name)) continue;

@@ -48,8 +48,9 @@ const HELD_BACK_TICK_MS = 10;
  * A produce request unanswered this long while its broker has no live
  * connection (it waits on a connect: a killed container's address answers
  * none) asks for fresh metadata; if that no longer lists the broker (fenced),
- * its requests fail at once and go to the new leader. Kafka's producer waits
- * for request.timeout.ms. A slow answer over a live connection asks nothing.
+ * the metadata cache fails what waits on it, and the batches go to the new
+ * leader. Kafka's producer waits for request.timeout.ms. A slow answer over a
+ * live connection asks nothing.
  */
 const STALLED_REQUEST_MS = 500;
 
@@ -73,7 +74,7 @@ export class Producer {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAtMs = Number.POSITIVE_INFINITY;
   /** Produce requests in flight: their count, and for the stall check their broker and age. */
-  readonly #outstanding = new Set<{ leader: number; endpoint: string; sentMs: number }>();
+  readonly #outstanding = new Set<{ endpoint: string; sentMs: number }>();
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #appending = 0;
   /** A sequenced batch failed for good: drain nothing until a new producer id resets sequences. */
@@ -108,7 +109,6 @@ export class Producer {
     });
     this.#metadata.onUpdate(() => {
       this.#updateLayouts();
-      this.#abandonFencedBrokers();
       this.#wake();
     });
   }
@@ -454,7 +454,7 @@ export class Producer {
     const timeoutMs = this.settings.requestTimeoutMs;
     this.#inFlightByBroker.set(leader, (this.#inFlightByBroker.get(leader) ?? 0) + 1);
     const accumulator = this.#core.accumulator;
-    const outstanding = { leader, endpoint: broker.endpoint, sentMs: Date.now() };
+    const outstanding = { endpoint: broker.endpoint, sentMs: Date.now() };
     this.#outstanding.add(outstanding);
     this.#armStallCheck();
     const answer = this.#client.produceOrdered(
@@ -510,18 +510,6 @@ export class Producer {
       this.#armStallCheck();
     }, STALLED_REQUEST_MS / 2);
     this.#stallTimer.unref?.();
-  }
-
-  /** Requests to a broker the latest metadata no longer lists fail now (see STALLED_REQUEST_MS). */
-  #abandonFencedBrokers(): void {
-    const gone = new Map<string, number>();
-    for (const o of this.#outstanding) {
-      if (this.#metadata.broker(o.leader) === undefined) gone.set(o.endpoint, o.leader);
-    }
-    for (const [endpoint, id] of gone) {
-      debug(`broker ${id} is no longer in the cluster's metadata; failing its requests for a retry elsewhere`);
-      this.#client.abandon(endpoint, `broker ${id} is no longer in the cluster's metadata (fenced)`);
-    }
   }
 
   #onProduceResponse(batches: DrainedBatch[], res: ProduceResponseWire): void {
